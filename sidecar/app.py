@@ -1,0 +1,99 @@
+"""Flask app factory: wires settings, the n8n client and the blueprints together."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from sidecar.errors import Rejected, UpstreamError
+from sidecar.http import health, webhooks
+from sidecar.ingress import Ingress
+from sidecar.settings import Settings
+from sidecar.telemetry import REQUESTS, path_class
+from sidecar.upstream import Upstream
+
+log = logging.getLogger("sidecar.app")
+
+
+@dataclass
+class SidecarState:
+    """What the request handlers share; kept in `app.extensions["sidecar"]`."""
+
+    settings: Settings
+    ingress: Ingress
+    mode: str = field(default="single")
+
+    def current_mode(self) -> str:
+        """The mode webhooks are handled in right now: 'single' or 'queue'."""
+        return self.mode
+
+    def redis_health(self) -> tuple[bool, str]:
+        """(ok, detail) for Redis; not configured until queue mode exists."""
+        return False, "not configured"
+
+
+def create_app(settings: Settings) -> Flask:
+    """Build the gateway WSGI app for `settings`."""
+    app = Flask("sidecar")
+    app.url_map.merge_slashes = False  # n8n must see the path the sender used
+    app.url_map.strict_slashes = False
+    upstream = Upstream(
+        settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
+    )
+    app.extensions["sidecar"] = SidecarState(settings=settings, ingress=Ingress(upstream))
+    app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(health.blueprint)
+    _install_error_handlers(app)
+    app.after_request(_stamp_response)
+    return app
+
+
+def _stamp_response(response: Response) -> Response:
+    """Add X-Sidecar-Mode to every answer and count it."""
+    from flask import current_app
+
+    mode = current_app.extensions["sidecar"].current_mode()
+    response.headers["X-Sidecar-Mode"] = mode
+    REQUESTS.labels(
+        path_class=path_class(request.path),
+        method=request.method,
+        mode=mode,
+        status=str(response.status_code),
+    ).inc()
+    return response
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> Response:
+    """The JSON error answer of SPEC §5."""
+    response = jsonify({"error": code, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    """Every error becomes JSON {"error", "message"}: never an HTML page or a traceback."""
+
+    @app.errorhandler(Rejected)
+    def _rejected(exc: Rejected) -> Response:
+        response = jsonify(exc.body())
+        response.status_code = exc.status
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(UpstreamError)
+    def _upstream(exc: UpstreamError) -> Response:
+        log.warning("n8n gave no answer: %s", exc)
+        return error_response(exc.status, exc.code, str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "the sidecar hit an unexpected error")

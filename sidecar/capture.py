@@ -1,0 +1,160 @@
+"""CapturedRequest: a webhook exactly as the sender made it, ready to forward or to store.
+
+The path and query are taken raw from the WSGI environment (gunicorn's RAW_URI, werkzeug's
+REQUEST_URI), so percent-encoding and odd characters reach n8n unchanged. Hop-by-hop headers
+are dropped and X-Forwarded-For/-Proto/-Host added once, at capture time, so a worker
+replaying the request later sends what the gateway would have sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from sidecar.errors import PayloadTooLarge
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# Recomputed by the HTTP client for the forwarded request.
+NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
+
+
+@dataclass(frozen=True)
+class CapturedRequest:
+    """A received webhook: method, raw path and query, end-to-end headers, body bytes."""
+
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    received_at: float = field(default_factory=time.time)
+
+    @property
+    def target(self) -> str:
+        """Path plus query string, as it goes on the request line."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+    def to_payload(self) -> dict[str, object]:
+        """JSON-safe form for storing in a job (body as base64)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": [list(pair) for pair in self.headers],
+            "body": base64.b64encode(self.body).decode("ascii"),
+            "receivedAt": self.received_at,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict) -> CapturedRequest:
+        """Rebuild a request stored with `to_payload`."""
+        return cls(
+            method=data["method"],
+            path=data["path"],
+            query=data.get("query", ""),
+            headers=[(str(k), str(v)) for k, v in data.get("headers", [])],
+            body=base64.b64decode(data.get("body", "")),
+            received_at=float(data.get("receivedAt", 0.0)),
+        )
+
+
+def raw_target(environ: dict) -> tuple[str, str]:
+    """The request path and query string exactly as they were on the request line."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw and raw.startswith("/"):
+        path, _, query = raw.partition("?")
+        return path, query
+    script = environ.get("SCRIPT_NAME", "")
+    path = quote(script + environ.get("PATH_INFO", ""), safe="/%:@!$&'()*+,;=-._~")
+    return path, environ.get("QUERY_STRING", "")
+
+
+def end_to_end_headers(environ: dict) -> list[tuple[str, str]]:
+    """The request headers minus hop-by-hop ones (and those named in Connection)."""
+    pairs = [
+        (key[5:].replace("_", "-").title(), value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    ]
+    if environ.get("CONTENT_TYPE"):
+        pairs.append(("Content-Type", environ["CONTENT_TYPE"]))
+    named = {
+        token.strip().lower()
+        for key, value in pairs
+        if key.lower() == "connection"
+        for token in value.split(",")
+    }
+    return [(k, v) for k, v in pairs if k.lower() not in NOT_FORWARDED | named]
+
+
+def forwarded_headers(environ: dict, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`headers` with X-Forwarded-For appended to and -Proto/-Host set when absent."""
+    present = {k.lower(): i for i, (k, _) in enumerate(headers)}
+    result = list(headers)
+    client = environ.get("REMOTE_ADDR", "")
+    if "x-forwarded-for" in present:
+        index = present["x-forwarded-for"]
+        result[index] = (result[index][0], f"{result[index][1]}, {client}")
+    elif client:
+        result.append(("X-Forwarded-For", client))
+    if "x-forwarded-proto" not in present:
+        result.append(("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")))
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    if "x-forwarded-host" not in present and host:
+        result.append(("X-Forwarded-Host", host))
+    return result
+
+
+def read_body(environ: dict, limit: int) -> bytes:
+    """Read the whole request body, refusing more than `limit` bytes with PayloadTooLarge."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
+    stream = environ["wsgi.input"]
+    if declared.isdigit():
+        return stream.read(int(declared))
+    if not _body_is_delimited(environ):
+        return b""
+    body = stream.read(limit + 1)  # chunked upload: read one byte past the limit to detect it
+    if len(body) > limit:
+        raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+    return body
+
+
+def _body_is_delimited(environ: dict) -> bool:
+    """True when a body without Content-Length can be read to its end (chunked upload)."""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return chunked or bool(environ.get("wsgi.input_terminated"))
+
+
+def capture(environ: dict, max_body_bytes: int) -> CapturedRequest:
+    """Capture the WSGI request in `environ` as a CapturedRequest."""
+    path, query = raw_target(environ)
+    headers = forwarded_headers(environ, end_to_end_headers(environ))
+    return CapturedRequest(
+        method=environ["REQUEST_METHOD"].upper(),
+        path=path,
+        query=query,
+        headers=headers,
+        body=read_body(environ, max_body_bytes),
+    )

@@ -1,0 +1,29 @@
+"""`n8n-sidecar check`: reach each dependency the configuration names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sidecar.settings import Settings
+from sidecar.upstream import Upstream
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of `check` output."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(settings: Settings) -> list[CheckResult]:
+    """Check the configuration (already valid here), n8n, and Redis when configured."""
+    results = [CheckResult("config", True, f"mode={settings.mode}, n8n={settings.n8n_url}")]
+    upstream = Upstream(settings.n8n_url, timeout=5.0, pool_size=1)
+    ok, detail = upstream.healthy()
+    upstream.close()
+    results.append(CheckResult("n8n", ok, f"{settings.n8n_url}/healthz: {detail}"))
+    if not settings.redis_configured:
+        results.append(CheckResult("redis", True, "not configured (single mode only)"))
+    return results

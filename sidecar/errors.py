@@ -1,0 +1,81 @@
+"""One exception tree for the sidecar.
+
+    SidecarError
+     ├── ConfigError            bad settings or routes (CLI exit 2, one line per problem)
+     ├── BackendUnavailable     Redis cannot be used right now (callers fall back)
+     ├── UpstreamError          n8n could not give an answer
+     │    ├── UpstreamUnreachable   refused, reset, DNS failure        → 502
+     │    └── UpstreamTimeout       no answer within the timeout       → 504
+     └── Rejected               a request answered with an error status (SPEC §5 JSON)
+          ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
+          └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
+
+Errors are translated where they enter: `requests` errors in upstream.py, redis errors in
+queues/connection.py. One Flask handler turns every `Rejected` into its JSON answer.
+"""
+
+from __future__ import annotations
+
+
+class SidecarError(Exception):
+    """Base of every error the sidecar raises on purpose."""
+
+
+class ConfigError(SidecarError):
+    """Invalid configuration; `problems` holds one readable line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class BackendUnavailable(SidecarError):
+    """Redis is unreachable or refused the command."""
+
+
+class UpstreamError(SidecarError):
+    """n8n gave no usable answer."""
+
+    status = 502
+    code = "upstream_unreachable"
+
+
+class UpstreamUnreachable(UpstreamError):
+    """n8n refused or dropped the connection."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """n8n did not answer within SIDECAR_UPSTREAM_TIMEOUT_SECONDS."""
+
+    status = 504
+    code = "upstream_timeout"
+
+
+class Rejected(SidecarError):
+    """A request the sidecar answers itself with an error status and JSON body."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, object]:
+        """The JSON body of SPEC §5: {"error", "message"} plus any extra fields."""
+        return {"error": self.code, "message": self.message}
+
+
+class PayloadTooLarge(Rejected):
+    """The request body is larger than SIDECAR_MAX_BODY_BYTES."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(Rejected):
+    """Neither n8n nor Redis can take the request; the sender should retry."""
+
+    status = 503
+    code = "service_unavailable"

@@ -1,0 +1,1 @@
+"""HTTP layer: blueprints for webhooks, health and the management API."""

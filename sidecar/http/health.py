@@ -1,0 +1,38 @@
+"""Health and metrics: /healthz (liveness), /readyz (readiness), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from sidecar.telemetry import render
+
+blueprint = Blueprint("health", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+@blueprint.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: 200 when the gateway can accept webhooks (n8n or Redis usable)."""
+    state = current_app.extensions["sidecar"]
+    n8n_ok, n8n_detail = state.ingress.upstream.healthy()
+    redis_ok, redis_detail = state.redis_health()
+    ready = n8n_ok or redis_ok
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "n8n": "ok" if n8n_ok else n8n_detail,
+        "redis": "ok" if redis_ok else redis_detail,
+        "mode": state.current_mode(),
+    }
+    return jsonify(body), 200 if ready else 503
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text exposition (unauthenticated, as SPEC §5 says)."""
+    payload, content_type = render()
+    return Response(payload, content_type=content_type)

@@ -1,0 +1,56 @@
+"""Run the gateway under gunicorn's threaded workers (never Flask's development server)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+
+from gunicorn.app.base import BaseApplication
+
+from sidecar.settings import Settings
+
+
+class GatewayServer(BaseApplication):
+    """A gunicorn application serving `create_app(settings)`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Map settings onto gunicorn's configuration."""
+        s = self.settings
+        options = {
+            "bind": f"{s.host}:{s.port}",
+            "worker_class": "gthread",
+            "workers": s.gateway_workers,
+            "threads": s.gateway_threads,
+            "timeout": 30,  # heartbeat only: gthread keeps beating during long requests
+            "graceful_timeout": math.ceil(s.shutdown_grace_seconds),
+            "keepalive": 5,
+            "loglevel": s.log_level.lower(),
+            "accesslog": None,
+            "proc_name": "n8n-sidecar-gateway",
+        }
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
+            options["control_socket_disable"] = True  # one shared ~/.gunicorn socket would clash
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        """Build the WSGI app in each worker."""
+        from sidecar.app import create_app
+
+        return create_app(self.settings)
+
+
+def run_gateway(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; in-flight requests finish within the grace period."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if settings.gateway_workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sidecar-metrics-")
+    GatewayServer(settings).run()

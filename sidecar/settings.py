@@ -1,0 +1,186 @@
+"""Settings: every variable of SPEC §3, read once from the environment and `.env`.
+
+This is the only module that reads the environment. `load_settings()` turns pydantic's
+validation errors into `ConfigError`, which carries one readable line per problem.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sidecar.errors import ConfigError
+
+Seconds = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+ROLES = ("viewer", "operator", "admin")
+
+
+def _http_url(value: str) -> str:
+    """Check that `value` is an absolute http(s) URL and drop its trailing slash."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value.strip():
+        raise ValueError("must be an http:// or https:// URL")
+    return value.strip().rstrip("/")
+
+
+def _split_list(value: object) -> list[str]:
+    """Split a comma-separated env value into its non-empty parts."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return list(value or [])  # type: ignore[call-overload]
+
+
+class Settings(BaseSettings):
+    """All sidecar settings; field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    n8n_url: str = Field("http://localhost:5678", alias="N8N_URL")
+    host: str = Field("127.0.0.1", alias="SIDECAR_HOST", min_length=1)
+    port: int = Field(8080, alias="SIDECAR_PORT", ge=1, le=65535)
+    mode: Literal["single", "queue", "auto"] = Field("auto", alias="SIDECAR_MODE")
+    upstream_timeout_seconds: Seconds = Field(300, alias="SIDECAR_UPSTREAM_TIMEOUT_SECONDS")
+    gateway_workers: Count = Field(1, alias="SIDECAR_GATEWAY_WORKERS")
+    gateway_threads: Count = Field(32, alias="SIDECAR_GATEWAY_THREADS")
+    shutdown_grace_seconds: Seconds = Field(30, alias="SIDECAR_SHUTDOWN_GRACE_SECONDS")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", alias="SIDECAR_LOG_LEVEL"
+    )
+
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    redis_host: str | None = Field(None, alias="REDIS_HOST")
+    redis_port: int = Field(6379, alias="REDIS_PORT", ge=1, le=65535)
+    redis_password: SecretStr | None = Field(None, alias="REDIS_PASSWORD")
+    redis_db: int = Field(0, alias="REDIS_DB", ge=0)
+    redis_tls: bool = Field(False, alias="REDIS_TLS")
+    redis_max_retries: int = Field(3, alias="REDIS_MAX_RETRIES", ge=0)
+    redis_sentinels: Annotated[list[str], NoDecode] = Field([], alias="REDIS_SENTINELS")
+    redis_sentinel_master: str = Field("mymaster", alias="REDIS_SENTINEL_MASTER", min_length=1)
+
+    queue_prefix: str = Field("flrts", alias="SIDECAR_QUEUE_PREFIX", pattern=r"^[A-Za-z0-9_.-]+$")
+    threshold_webhooks_per_hour: Seconds = Field(500, alias="SIDECAR_THRESHOLD_WEBHOOKS_PER_HOUR")
+    threshold_exec_seconds: Seconds = Field(30, alias="SIDECAR_THRESHOLD_EXEC_SECONDS")
+    threshold_memory_percent: float = Field(
+        80, alias="SIDECAR_THRESHOLD_MEMORY_PERCENT", gt=0, le=100
+    )
+    sustain_seconds: Seconds = Field(300, alias="SIDECAR_SUSTAIN_SECONDS")
+    cooldown_seconds: Seconds = Field(1800, alias="SIDECAR_COOLDOWN_SECONDS")
+    recovery_ratio: float = Field(0.7, alias="SIDECAR_RECOVERY_RATIO", gt=0, lt=1)
+    monitor_interval_seconds: Seconds = Field(15, alias="SIDECAR_MONITOR_INTERVAL_SECONDS")
+    memory_source: Literal["host", "n8n"] = Field("host", alias="SIDECAR_MEMORY_SOURCE")
+    n8n_memory_limit_bytes: int | None = Field(None, alias="SIDECAR_N8N_MEMORY_LIMIT_BYTES", gt=0)
+    n8n_api_key: SecretStr | None = Field(None, alias="SIDECAR_N8N_API_KEY")
+    alert_webhook_url: str | None = Field(None, alias="SIDECAR_ALERT_WEBHOOK_URL")
+
+    job_attempts: Count = Field(3, alias="SIDECAR_JOB_ATTEMPTS")
+    job_backoff_seconds: float = Field(2, alias="SIDECAR_JOB_BACKOFF_SECONDS", ge=0)
+    keep_completed_seconds: Seconds = Field(3600, alias="SIDECAR_KEEP_COMPLETED_SECONDS")
+    keep_completed_count: int = Field(100, alias="SIDECAR_KEEP_COMPLETED_COUNT", ge=0)
+    keep_failed_seconds: Seconds = Field(86400, alias="SIDECAR_KEEP_FAILED_SECONDS")
+    keep_failed_count: int = Field(500, alias="SIDECAR_KEEP_FAILED_COUNT", ge=0)
+    worker_concurrency: Count = Field(10, alias="SIDECAR_WORKER_CONCURRENCY")
+    worker_limit_max: Count = Field(100, alias="SIDECAR_WORKER_LIMIT_MAX")
+    worker_limit_duration_seconds: Seconds = Field(
+        60, alias="SIDECAR_WORKER_LIMIT_DURATION_SECONDS"
+    )
+    lock_seconds: Seconds = Field(30, alias="SIDECAR_LOCK_SECONDS")
+    stalled_interval_seconds: Seconds = Field(30, alias="SIDECAR_STALLED_INTERVAL_SECONDS")
+    max_stalled_count: int = Field(2, alias="SIDECAR_MAX_STALLED_COUNT", ge=0)
+    dedup_ttl_seconds: Seconds = Field(3600, alias="SIDECAR_DEDUP_TTL_SECONDS")
+    user_rate_limit: Count = Field(10, alias="SIDECAR_USER_RATE_LIMIT")
+    user_rate_window_seconds: Seconds = Field(60, alias="SIDECAR_USER_RATE_WINDOW_SECONDS")
+    max_body_bytes: Count = Field(16 * 1024 * 1024, alias="SIDECAR_MAX_BODY_BYTES")
+    routes_file: str | None = Field(None, alias="SIDECAR_ROUTES_FILE")
+    admin_tokens: Annotated[dict[str, str], NoDecode] = Field({}, alias="SIDECAR_ADMIN_TOKENS")
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        [], alias="SIDECAR_ENCRYPTION_KEY"
+    )
+
+    @field_validator("n8n_url", "alert_webhook_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return _http_url(value) if value else None
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinels(cls, value: object) -> list[str]:
+        hosts = _split_list(value)
+        for item in hosts:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"each sentinel must be host:port, got {item!r}")
+        return hosts
+
+    @field_validator("admin_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> dict[str, str]:
+        if isinstance(value, dict):
+            return value
+        tokens: dict[str, str] = {}
+        for item in _split_list(value):
+            role, _, token = item.partition(":")
+            if role not in ROLES or not token:
+                raise ValueError("each entry must be role:token with role viewer|operator|admin")
+            tokens[token] = role
+        return tokens
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: object) -> list[str]:
+        keys = _split_list(value)
+        for key in keys:
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "each key must be a Fernet key (32 url-safe base64 bytes)"
+                ) from None
+        return keys
+
+    @model_validator(mode="after")
+    def _memory_budget(self) -> Settings:
+        if self.memory_source == "n8n" and not self.n8n_memory_limit_bytes:
+            raise ValueError(
+                "SIDECAR_N8N_MEMORY_LIMIT_BYTES is required when SIDECAR_MEMORY_SOURCE=n8n"
+            )
+        return self
+
+    @property
+    def redis_configured(self) -> bool:
+        """True when any way of reaching Redis is configured."""
+        return bool(self.redis_url or self.redis_host or self.redis_sentinels)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise ConfigError with one line per problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+
+
+def _describe(error: dict) -> str:
+    """One line for one pydantic error, naming the environment variable."""
+    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = error["msg"].removeprefix("Value error, ")
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
+    if name in ("SIDECAR_ENCRYPTION_KEY", "REDIS_PASSWORD", "SIDECAR_ADMIN_TOKENS"):
+        shown = ""
+    return f"{name}: {message}{shown}"

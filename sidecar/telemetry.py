@@ -1,0 +1,83 @@
+"""Prometheus metrics of the gateway, and their text exposition.
+
+With several gunicorn workers, `serve` sets PROMETHEUS_MULTIPROC_DIR before the app is
+imported and `render()` aggregates every process's samples.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+)
+
+REQUESTS = Counter(
+    "sidecar_http_requests_total",
+    "HTTP requests answered by the gateway",
+    ["path_class", "method", "mode", "status"],
+)
+UPSTREAM_LATENCY = Histogram(
+    "sidecar_upstream_latency_seconds",
+    "Time until n8n's response headers arrived",
+    ["path_class"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_ERRORS = Counter(
+    "sidecar_upstream_errors_total",
+    "Requests n8n could not answer (unreachable or timed out)",
+    ["kind"],
+)
+
+
+def path_class(path: str) -> str:
+    """A low-cardinality label for a request path: its first segment, or 'other'."""
+    first = path.lstrip("/").split("/", 1)[0]
+    known = {
+        "webhook",
+        "webhook-test",
+        "webhook-waiting",
+        "form",
+        "form-test",
+        "form-waiting",
+        "mcp",
+        "mcp-test",
+        "v1",
+        "healthz",
+        "readyz",
+        "metrics",
+    }
+    return first if first in known else "other"
+
+
+def render() -> tuple[bytes, str]:
+    """The Prometheus text exposition and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,76 @@
+"""Real sidecar processes for tests: the gunicorn gateway (and later, workers)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from support.ports import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sidecar_env(**settings: object) -> dict[str, str]:
+    """A clean environment for a sidecar process: PATH plus the given settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SIDECAR_", "REDIS_", "N8N_", "PROMETHEUS_"))
+    }
+    env.update({key: str(value) for key, value in settings.items()})
+    return env
+
+
+class Gateway:
+    """`n8n-sidecar serve` as a subprocess on a free port; `url`, `stop()`, `kill()`."""
+
+    def __init__(self, **settings: object) -> None:
+        self.port = free_port()
+        env = sidecar_env(SIDECAR_PORT=self.port, SIDECAR_LOG_LEVEL="WARNING", **settings)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sidecar", "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the gateway."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited: {self.output()}")
+            try:
+                requests.get(f"{self.url}/healthz", timeout=0.5)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("gateway did not start within 20 s")
+
+    def output(self) -> str:
+        """What the process printed (only once it has exited)."""
+        if self.process.poll() is None:
+            return ""
+        return self.process.stdout.read().decode(errors="replace") if self.process.stdout else ""
+
+    def terminate(self) -> None:
+        """Send SIGTERM (graceful shutdown) without waiting."""
+        self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        if self.process.poll() is None:
+            self.terminate()
+        return self.process.wait(timeout=timeout)
