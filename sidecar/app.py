@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 from sidecar.errors import Rejected, UpstreamError
 from sidecar.http import health, webhooks
 from sidecar.ingress import Ingress
+from sidecar.queues.connection import connect
+from sidecar.queues.intake import Intake
 from sidecar.settings import Settings
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import Upstream
@@ -23,16 +25,22 @@ class SidecarState:
     """What the request handlers share; kept in `app.extensions["sidecar"]`."""
 
     settings: Settings
-    ingress: Ingress
-    mode: str = field(default="single")
+    upstream: Upstream
+    intake: Intake | None
+    ingress: Ingress = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingress = Ingress(self.upstream, self.intake, self.current_mode)
 
     def current_mode(self) -> str:
-        """The mode webhooks are handled in right now: 'single' or 'queue'."""
-        return self.mode
+        """The mode webhooks are handled in right now: 'single' or 'queue'.
+
+        SIDECAR_MODE=queue pins queue mode; 'auto' starts (and for now stays) in single."""
+        return "queue" if self.settings.mode == "queue" else "single"
 
     def redis_health(self) -> tuple[bool, str]:
-        """(ok, detail) for Redis; not configured until queue mode exists."""
-        return False, "not configured"
+        """(ok, detail) for Redis."""
+        return self.intake.health() if self.intake else (False, "not configured")
 
 
 def create_app(settings: Settings) -> Flask:
@@ -43,7 +51,8 @@ def create_app(settings: Settings) -> Flask:
     upstream = Upstream(
         settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
     )
-    app.extensions["sidecar"] = SidecarState(settings=settings, ingress=Ingress(upstream))
+    intake = Intake(connect(settings), settings) if settings.redis_configured else None
+    app.extensions["sidecar"] = SidecarState(settings, upstream, intake)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     _install_error_handlers(app)

@@ -1,4 +1,4 @@
-"""The `n8n-sidecar` command line: serve, check (worker, status, mode, dlq come with queue mode).
+"""The `n8n-sidecar` command line: serve, worker, check.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config (one line per problem).
 """
@@ -35,6 +35,30 @@ def serve() -> None:
     from sidecar.server import run_gateway
 
     run_gateway(settings_or_exit())
+
+
+@main.command()
+@click.option(
+    "--queue",
+    "-q",
+    "queues",
+    multiple=True,
+    metavar="Q",
+    help="Queue to deliver from, e.g. webhooks:inbound (repeatable; default: all).",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 1000),
+    default=None,
+    help="Deliveries in flight (default SIDECAR_WORKER_CONCURRENCY).",
+)
+@click.option("--burst", is_flag=True, help="Exit once there is nothing left to deliver.")
+def worker(queues: tuple[str, ...], concurrency: int | None, burst: bool) -> None:
+    """Deliver queued webhooks to n8n (SIGTERM finishes deliveries in flight, then exits)."""
+    from sidecar.worker.main import run_worker
+
+    sys.exit(run_worker(settings_or_exit(), list(queues), concurrency, burst))
 
 
 @main.command()

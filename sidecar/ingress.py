@@ -1,22 +1,41 @@
-"""Ingress: what happens to one captured webhook — passthrough to n8n, nothing else yet.
+"""Ingress: what happens to one captured webhook — passthrough, enqueue, or fall back.
 
-The queue path (enqueue, fallbacks) plugs in here; the HTTP layer only captures requests
-and renders whatever Ingress returns.
+queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n down too -> 503
+single mode             -> passthrough; n8n unreachable/timeout/502-504 and Redis
+                           configured -> enqueue (202) instead of failing
+other paths             -> always passthrough (test, waiting, form and MCP webhooks)
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from sidecar.capture import CapturedRequest
-from sidecar.errors import UpstreamError
-from sidecar.telemetry import UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
+from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
+from sidecar.queues.intake import Intake, Queued
+from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
+
+log = logging.getLogger("sidecar.ingress")
+QUEUED_PATH_PREFIX = "/webhook/"
+N8N_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+RETRY_AFTER_SECONDS = "5"
 
 
 class Ingress:
-    """Routes captured webhooks. Parameters: `upstream`, the shared n8n client."""
+    """Decides per webhook. Parameters: `upstream` (n8n client), `intake` (None without
+    Redis), `mode` (returns the current mode, 'single' or 'queue')."""
 
-    def __init__(self, upstream: Upstream) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: Upstream, intake: Intake | None, mode: Callable[[], str]) -> None:
+        self.upstream, self.intake, self.mode = upstream, intake, mode
+
+    def handle(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
+        """Passthrough or enqueue `captured`, per the table in this module's docstring."""
+        queueable = self.intake is not None and captured.path.startswith(QUEUED_PATH_PREFIX)
+        if queueable and self.mode() == "queue":
+            return self._enqueue_or_passthrough(captured)
+        return self._passthrough_or_enqueue(captured, queueable)
 
     def passthrough(self, captured: CapturedRequest) -> UpstreamResponse:
         """Forward to n8n and return its answer; UpstreamError when n8n gives none."""
@@ -27,3 +46,56 @@ class Ingress:
             raise
         UPSTREAM_LATENCY.labels(path_class=path_class(captured.path)).observe(answer.elapsed)
         return answer
+
+    def enqueue(self, captured: CapturedRequest) -> Queued:
+        """Store the webhook; BackendUnavailable when Redis cannot take it."""
+        assert self.intake is not None
+        queued = self.intake.enqueue(captured)
+        ENQUEUED.labels(queue=queued.queue).inc()
+        return queued
+
+    def _enqueue_or_passthrough(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
+        try:
+            return self.enqueue(captured)
+        except BackendUnavailable as exc:
+            log.warning("queue mode but Redis is unusable, passing through: %s", exc)
+            FALLBACKS.labels(to="passthrough").inc()
+        try:
+            return self.passthrough(captured)
+        except UpstreamError as exc:
+            raise _both_down(exc) from None
+
+    def _passthrough_or_enqueue(
+        self, captured: CapturedRequest, queueable: bool
+    ) -> UpstreamResponse | Queued:
+        try:
+            answer = self.passthrough(captured)
+        except UpstreamError as exc:
+            if not queueable:
+                raise
+            return self._fallback_enqueue(captured, exc)
+        if queueable and answer.status in N8N_UNAVAILABLE_STATUSES:
+            try:
+                queued = self._fallback_enqueue(captured, UpstreamError(f"HTTP {answer.status}"))
+            except ServiceUnavailable:
+                return answer  # Redis down too: the sender gets n8n's own answer
+            answer.raw.close()
+            return queued
+        return answer
+
+    def _fallback_enqueue(self, captured: CapturedRequest, cause: Exception) -> Queued:
+        try:
+            queued = self.enqueue(captured)
+        except BackendUnavailable:
+            raise _both_down(cause) from None
+        log.warning("n8n unavailable (%s): webhook queued as job %s", cause, queued.job_id)
+        FALLBACKS.labels(to="queue").inc()
+        return queued
+
+
+def _both_down(cause: Exception) -> ServiceUnavailable:
+    """The 503 the sender gets when neither n8n nor Redis can take the webhook."""
+    return ServiceUnavailable(
+        f"n8n and Redis are both unavailable; retry later ({cause})",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )

@@ -161,6 +161,14 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _queue_needs_redis(self) -> Settings:
+        if self.mode == "queue" and not self.redis_configured:
+            raise ValueError(
+                "SIDECAR_MODE=queue needs Redis: set REDIS_URL, REDIS_HOST or REDIS_SENTINELS"
+            )
+        return self
+
     @property
     def redis_configured(self) -> bool:
         """True when any way of reaching Redis is configured."""
@@ -177,8 +185,10 @@ def load_settings(**overrides: object) -> Settings:
 
 def _describe(error: dict) -> str:
     """One line for one pydantic error, naming the environment variable."""
-    name = ".".join(str(part) for part in error["loc"]) or "settings"
+    name = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
+    if not name:  # a rule across several variables: the message names them
+        return message
     given = error.get("input")
     shown = "" if isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
     if name in ("SIDECAR_ENCRYPTION_KEY", "REDIS_PASSWORD", "SIDECAR_ADMIN_TOKENS"):

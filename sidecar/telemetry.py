@@ -52,6 +52,12 @@ UPSTREAM_ERRORS = Counter(
     "Requests n8n could not answer (unreachable or timed out)",
     ["kind"],
 )
+ENQUEUED = Counter("sidecar_webhooks_enqueued_total", "Webhooks stored as jobs", ["queue"])
+FALLBACKS = Counter(
+    "sidecar_fallbacks_total",
+    "Webhooks handled another way because n8n or Redis was unavailable",
+    ["to"],
+)
 
 
 def path_class(path: str) -> str:

@@ -19,7 +19,7 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Readiness: 200 when the gateway can accept webhooks (n8n or Redis usable)."""
     state = current_app.extensions["sidecar"]
-    n8n_ok, n8n_detail = state.ingress.upstream.healthy()
+    n8n_ok, n8n_detail = state.upstream.healthy()
     redis_ok, redis_detail = state.redis_health()
     ready = n8n_ok or redis_ok
     body = {

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.routing import BaseConverter
 
 from sidecar.capture import capture
+from sidecar.queues.intake import Queued
 from sidecar.upstream import UpstreamResponse
 
 PREFIXES = (
@@ -38,10 +39,21 @@ def _register_converter(state: object) -> None:
 
 
 def handle_webhook(rest: str = "") -> Response:
-    """Capture the request and return what Ingress decides (passthrough for now)."""
+    """Capture the request and answer with what Ingress decided."""
     state = current_app.extensions["sidecar"]
     captured = capture(request.environ, state.settings.max_body_bytes)
-    return to_flask(state.ingress.passthrough(captured))
+    outcome = state.ingress.handle(captured)
+    if isinstance(outcome, Queued):
+        return queued_response(outcome)
+    return to_flask(outcome)
+
+
+def queued_response(queued: Queued) -> Response:
+    """202 {"status":"queued","jobId","queue"} with X-Sidecar-Job-Id."""
+    response = jsonify(queued.body())
+    response.status_code = 202
+    response.headers["X-Sidecar-Job-Id"] = queued.job_id
+    return response
 
 
 def to_flask(answer: UpstreamResponse) -> Response:

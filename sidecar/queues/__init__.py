@@ -1,0 +1,1 @@
+"""Redis-backed queues: connection, names, enqueueing, dead letters, maintenance scripts."""

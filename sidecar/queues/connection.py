@@ -1,0 +1,99 @@
+"""The Redis connection, built from settings: URL, the seed's fields, or Sentinel.
+
+Reconnects back off as the seed's ioredis `retryStrategy`: min(times x 50 ms, 2 s), at most
+REDIS_MAX_RETRIES times per command. `translate()` turns redis errors into
+BackendUnavailable where they enter, so callers handle one exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+from redis.backoff import AbstractBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from sidecar.errors import BackendUnavailable, ConfigError
+from sidecar.settings import Settings
+
+SOCKET_TIMEOUT_SECONDS = 5.0
+
+
+class LinearBackoff(AbstractBackoff):
+    """min(failures x step, cap) seconds — ioredis' retryStrategy from the seed."""
+
+    def __init__(self, step: float = 0.05, cap: float = 2.0) -> None:
+        self.step, self.cap = step, cap
+
+    def reset(self) -> None:
+        """Nothing to reset: the delay depends only on the failure count."""
+
+    def compute(self, failures: int) -> float:
+        """Delay before retry number `failures`."""
+        return min(failures * self.step, self.cap)
+
+
+def _common(settings: Settings) -> dict:
+    """Client options shared by every way of connecting."""
+    return {
+        "retry": Retry(LinearBackoff(), settings.redis_max_retries),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
+        "health_check_interval": 30,
+    }
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """A client for the configured Redis; ConfigError when none is configured."""
+    options = _common(settings)
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    if settings.redis_sentinels:
+        nodes = [(h, int(p)) for h, _, p in (s.rpartition(":") for s in settings.redis_sentinels)]
+        sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": SOCKET_TIMEOUT_SECONDS})
+        return sentinel.master_for(
+            settings.redis_sentinel_master,
+            password=password,
+            db=settings.redis_db,
+            ssl=settings.redis_tls,
+            **options,
+        )
+    if settings.redis_url:
+        return redis.Redis.from_url(settings.redis_url, **options)
+    if settings.redis_host:
+        return redis.Redis(
+            host=settings.redis_host,
+            port=settings.redis_port,
+            password=password,
+            db=settings.redis_db,
+            ssl=settings.redis_tls,
+            **options,
+        )
+    raise ConfigError(
+        ["REDIS_URL: queue mode needs Redis (REDIS_URL, REDIS_HOST or REDIS_SENTINELS)"]
+    )
+
+
+@contextmanager
+def translate() -> Iterator[None]:
+    """Turn redis connection and server errors into BackendUnavailable."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+        raise BackendUnavailable(f"Redis is unavailable: {exc}") from None
+    except redis.ResponseError as exc:
+        if str(exc).startswith(("LOADING", "MASTERDOWN", "OOM", "MISCONF", "NOAUTH", "WRONGPASS")):
+            raise BackendUnavailable(f"Redis refused the command: {exc}") from None
+        raise
+
+
+def ping(client: redis.Redis) -> tuple[bool, str]:
+    """(ok, detail) for a health check."""
+    try:
+        with translate():
+            client.ping()
+    except BackendUnavailable as exc:
+        return False, str(exc)
+    return True, "ok"

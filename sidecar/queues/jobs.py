@@ -1,0 +1,132 @@
+"""Jobs are ordinary RQ jobs (JSON serializer): `rq info` and rq-dashboard show them.
+
+A captured webhook is stored as the single argument of `sidecar.worker.delivery.deliver`.
+RQ's keys are used as RQ lays them out; the sidecar adds a few fields to the job hash
+(`sidecar_attempt`, `sidecar_stalled`, `sidecar_exec`, `sidecar_error`) and its own keys
+under `sidecar:` (locks, delivered markers, limiter windows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+from redis.client import Pipeline
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+from rq.utils import utcformat
+
+from sidecar.queues.connection import translate
+from sidecar.settings import Settings
+
+DELIVER_FUNC = "sidecar.worker.delivery.deliver"
+JOB_PREFIX = "rq:job:"
+DELIVERED_PREFIX = "sidecar:delivered:"
+
+
+def queue_key(queue: str) -> str:
+    """RQ's list of waiting job ids."""
+    return f"rq:queue:{queue}"
+
+
+def registry_key(kind: str, queue: str) -> str:
+    """RQ's registry of `kind` (wip, finished, failed, scheduled) for `queue`."""
+    return f"rq:{kind}:{queue}"
+
+
+def locks_key(queue: str) -> str:
+    """The sidecar's zset of lock deadlines of jobs in flight."""
+    return f"sidecar:locks:{queue}"
+
+
+def rq_now() -> str:
+    """The current time in RQ's timestamp format."""
+    return utcformat(datetime.now(UTC))
+
+
+def rq_queue(client: redis.Redis, name: str) -> Queue:
+    """An RQ Queue object with the JSON serializer."""
+    return Queue(name, connection=client, serializer=JSONSerializer)
+
+
+def new_job_id() -> str:
+    """A fresh job id (no ':' — RQ uses it to separate execution ids)."""
+    return uuid.uuid4().hex
+
+
+def build_job(
+    client: redis.Redis,
+    settings: Settings,
+    queue: str,
+    payload: dict,
+    func: str = DELIVER_FUNC,
+    description: str | None = None,
+) -> Job:
+    """An RQ job (not yet stored) calling `func(payload)`, with the retention settings."""
+    return rq_queue(client, queue).create_job(
+        func=func,
+        args=(payload,),
+        job_id=new_job_id(),
+        timeout=math.ceil(settings.upstream_timeout_seconds) + 30,
+        result_ttl=math.ceil(settings.keep_completed_seconds),
+        failure_ttl=math.ceil(settings.keep_failed_seconds),
+        description=description,
+    )
+
+
+def persist(pipe: Pipeline, queue: str, job: Job) -> None:
+    """RQ's enqueue steps, written on `pipe`: register the queue, save the job, push its id."""
+    job.origin = queue
+    job.enqueued_at = datetime.now(UTC)
+    job.set_status(JobStatus.QUEUED, pipeline=pipe)
+    job.save(pipeline=pipe)
+    pipe.sadd(Queue.redis_queues_keys, queue_key(queue))
+    pipe.rpush(queue_key(queue), job.id)
+
+
+def enqueue_payload(client: redis.Redis, settings: Settings, queue: str, payload: dict) -> str:
+    """Store `payload` as a delivery job on `queue` in one round trip; return its id."""
+    description = f"{payload.get('method', '')} {payload.get('path', '')}".strip() or None
+    job = build_job(client, settings, queue, payload, description=description)
+    with translate(), client.pipeline(transaction=True) as pipe:
+        persist(pipe, queue, job)
+        pipe.execute()
+    return job.id
+
+
+@dataclass(frozen=True)
+class TakenJob:
+    """A job taken by a worker: its payload, which attempt this is, and whether a previous
+    run already delivered it (then it is only marked finished)."""
+
+    id: str
+    queue: str
+    payload: dict
+    attempt: int
+    delivered: bool
+
+
+def decode_data(data: bytes) -> dict:
+    """The payload argument from RQ's compressed, JSON-serialized job data."""
+    _func, _instance, args, _kwargs = json.loads(zlib.decompress(data))
+    return args[0]
+
+
+def parse_taken(queue: str, flat: list) -> list[TakenJob]:
+    """Turn dequeue.lua's flat reply into TakenJobs."""
+    return [
+        TakenJob(
+            id=flat[i].decode(),
+            queue=queue,
+            payload=decode_data(flat[i + 1]),
+            attempt=int(flat[i + 2]),
+            delivered=bool(int(flat[i + 3])),
+        )
+        for i in range(0, len(flat), 4)
+    ]

@@ -1,0 +1,31 @@
+"""Lua scripts from sidecar/lua, registered once per Redis client."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+import redis
+from redis.commands.core import Script
+
+NAMES = ("dequeue", "sweep_stalled", "promote_scheduled", "acquire_permits", "trim_registry")
+
+
+@cache
+def source(name: str) -> str:
+    """The text of sidecar/lua/{name}.lua."""
+    return (files("sidecar") / "lua" / f"{name}.lua").read_text()
+
+
+class Scripts:
+    """The sidecar's Lua scripts bound to one client: `scripts.dequeue(keys=…, args=…)`."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        for name in NAMES:
+            setattr(self, name, client.register_script(source(name)))
+
+    dequeue: Script
+    sweep_stalled: Script
+    promote_scheduled: Script
+    acquire_permits: Script
+    trim_registry: Script

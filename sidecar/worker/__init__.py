@@ -1,0 +1,1 @@
+"""Delivery workers: take queued webhooks and replay them to n8n."""

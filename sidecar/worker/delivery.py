@@ -1,0 +1,73 @@
+"""Delivering one captured webhook to n8n, and the RQ job function for plain RQ workers."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+
+from sidecar.capture import CapturedRequest
+from sidecar.errors import UpstreamError
+from sidecar.upstream import Upstream
+from sidecar.worker.policy import Outcome, classify, parse_retry_after
+
+ERROR_BODY_CHARS = 300
+
+
+def delivery_headers(job_id: str, attempt: int, captured: CapturedRequest) -> dict[str, str]:
+    """Headers added to a replayed webhook (SPEC §5 Delivery)."""
+    return {
+        "X-Sidecar-Job-Id": job_id,
+        "X-Sidecar-Attempt": str(attempt),
+        "Idempotency-Key": captured.header("Idempotency-Key") or job_id,
+    }
+
+
+def attempt_delivery(upstream: Upstream, job_id: str, payload: dict, attempt: int) -> Outcome:
+    """Replay the captured request to n8n once and say what came of it."""
+    captured = CapturedRequest.from_payload(payload)
+    started = time.perf_counter()
+    try:
+        answer = upstream.send(captured, delivery_headers(job_id, attempt, captured))
+        body = answer.read()
+    except UpstreamError as exc:
+        return Outcome("retry", error=str(exc), duration=time.perf_counter() - started)
+    kind = classify(answer.status)
+    error = "" if kind == "done" else _describe_answer(answer.status, body)
+    return Outcome(
+        kind,
+        status=answer.status,
+        error=error,
+        retry_after=parse_retry_after(answer.header("Retry-After")),
+        duration=time.perf_counter() - started,
+    )
+
+
+def _describe_answer(status: int, body: bytes) -> str:
+    """A short error text for a non-2xx answer from n8n."""
+    text = body[:ERROR_BODY_CHARS].decode("utf-8", errors="replace")
+    return f"n8n answered HTTP {status}: {text}"
+
+
+class DeliveryFailed(Exception):
+    """Raised by `deliver` so that a plain RQ worker records the failure."""
+
+
+@cache
+def _default_upstream() -> Upstream:
+    from sidecar.settings import load_settings
+
+    settings = load_settings()
+    return Upstream(settings.n8n_url, settings.upstream_timeout_seconds, pool_size=4)
+
+
+def deliver(payload: dict) -> dict:
+    """RQ job function: deliver one captured webhook (used when a plain `rq worker` runs the
+    jobs; `n8n-sidecar worker` delivers the same jobs itself, in batches)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    job_id = job.id if job else "unknown"
+    outcome = attempt_delivery(_default_upstream(), job_id, payload, attempt=1)
+    if outcome.kind != "done":
+        raise DeliveryFailed(outcome.error)
+    return {"status": outcome.status}

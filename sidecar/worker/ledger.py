@@ -1,0 +1,117 @@
+"""Recording delivery outcomes in Redis: one pipeline per batch of finished attempts.
+
+done  -> RQ finished registry, delivered marker (so a re-run never delivers twice)
+retry -> RQ scheduled registry at now + backoff (promoted back to the queue when due)
+dead  -> RQ failed registry + an entry on the dead-letter queue
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import zlib
+
+import redis
+
+from sidecar.queues.dlq import add_dead_letter, entry_for
+from sidecar.queues.jobs import (
+    DELIVERED_PREFIX,
+    JOB_PREFIX,
+    TakenJob,
+    locks_key,
+    registry_key,
+    rq_now,
+)
+from sidecar.queues.scripts import Scripts
+from sidecar.settings import Settings
+from sidecar.worker.policy import Outcome, retry_delay
+
+log = logging.getLogger("sidecar.worker")
+
+
+class Ledger:
+    """Writes outcomes for one worker process.
+
+    Parameters: `client` (Redis), `scripts`, `settings`, `exec_id` (this worker's execution
+    id, part of RQ's started-registry members).
+    """
+
+    def __init__(self, client: redis.Redis, scripts: Scripts, settings: Settings, exec_id: str):
+        self.client, self.scripts, self.settings, self.exec_id = client, scripts, settings, exec_id
+
+    def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
+        """Write every outcome in one round trip; return counts per final kind."""
+        counts = {"done": 0, "retry": 0, "dead": 0}
+        with self.client.pipeline(transaction=True) as pipe:
+            for job, outcome in results:
+                kind = self._final_kind(job, outcome)
+                counts[kind] += 1
+                self._release(pipe, job)
+                getattr(self, f"_{kind}")(pipe, job, outcome)
+            pipe.execute()
+        for queue in {job.queue for job, _ in results}:
+            self.trim(queue)
+        return counts
+
+    def _final_kind(self, job: TakenJob, outcome: Outcome) -> str:
+        if outcome.kind == "retry" and job.attempt >= self.settings.job_attempts:
+            return "dead"
+        return outcome.kind
+
+    def _release(self, pipe: redis.client.Pipeline, job: TakenJob) -> None:
+        pipe.zrem(registry_key("wip", job.queue), f"{job.id}:{self.exec_id}")
+        pipe.zrem(locks_key(job.queue), job.id)
+
+    def _done(self, pipe: redis.client.Pipeline, job: TakenJob, outcome: Outcome) -> None:
+        ttl = math.ceil(self.settings.keep_completed_seconds)
+        key = JOB_PREFIX + job.id
+        fields = {"status": "finished", "ended_at": rq_now(), "sidecar_status": outcome.status or 0}
+        pipe.hset(key, mapping=fields)
+        pipe.zadd(registry_key("finished", job.queue), {job.id: time.time() + ttl})
+        pipe.expire(key, ttl)
+        pipe.set(DELIVERED_PREFIX + job.id, 1, ex=ttl)
+
+    def _retry(self, pipe: redis.client.Pipeline, job: TakenJob, outcome: Outcome) -> None:
+        delay = retry_delay(outcome, job.attempt, self.settings.job_backoff_seconds)
+        pipe.hset(
+            JOB_PREFIX + job.id, mapping={"status": "scheduled", "sidecar_error": outcome.error}
+        )
+        pipe.zadd(registry_key("scheduled", job.queue), {job.id: time.time() + delay})
+        log.info(
+            "job %s attempt %d failed (%s); retry in %.1f s",
+            job.id,
+            job.attempt,
+            outcome.error,
+            delay,
+        )
+
+    def _dead(self, pipe: redis.client.Pipeline, job: TakenJob, outcome: Outcome) -> None:
+        self.fail(pipe, job.id, job.queue, outcome.error)
+        entry = entry_for(job.queue, job.id, job.payload, outcome.error, job.attempt)
+        add_dead_letter(self.client, pipe, self.settings, entry)
+        log.warning(
+            "job %s dead-lettered after %d attempt(s): %s", job.id, job.attempt, outcome.error
+        )
+
+    def fail(self, pipe: redis.client.Pipeline, job_id: str, queue: str, error: str) -> None:
+        """Mark a job failed in RQ's terms (status, exc_info, failed registry, TTL)."""
+        ttl = math.ceil(self.settings.keep_failed_seconds)
+        key = JOB_PREFIX + job_id
+        fields = {
+            "status": "failed",
+            "ended_at": rq_now(),
+            "sidecar_error": error,
+            "exc_info": zlib.compress(error.encode()),
+        }
+        pipe.hset(key, mapping=fields)
+        pipe.zadd(registry_key("failed", queue), {job_id: time.time() + ttl})
+        pipe.expire(key, ttl)
+
+    def trim(self, queue: str) -> None:
+        """Enforce the completed/failed count caps for `queue`."""
+        for kind, keep in (
+            ("finished", self.settings.keep_completed_count),
+            ("failed", self.settings.keep_failed_count),
+        ):
+            self.scripts.trim_registry(keys=[registry_key(kind, queue)], args=[keep, JOB_PREFIX])

@@ -1,0 +1,36 @@
+"""`n8n-sidecar worker`: resolve the queues, connect, and run a Worker."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from sidecar.errors import ConfigError
+from sidecar.queues.connection import connect, ping
+from sidecar.queues.names import all_queues, resolve
+from sidecar.settings import Settings
+from sidecar.worker.runner import Worker
+
+
+def run_worker(settings: Settings, queues: list[str], concurrency: int | None, burst: bool) -> int:
+    """Run one worker process; the exit code (2 for bad usage, 1 when Redis is unreachable)."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    try:
+        names = [resolve(settings.queue_prefix, q) for q in queues] or all_queues(
+            settings.queue_prefix
+        )
+        client = connect(settings)
+    except (ValueError, ConfigError) as exc:
+        lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        for line in lines:
+            click.echo(f"error: {line}", err=True)
+        return 2
+    ok, detail = ping(client)
+    if not ok:
+        click.echo(f"error: {detail}", err=True)
+        return 1
+    worker = Worker(settings, client, names, concurrency or settings.worker_concurrency, burst)
+    return worker.run()

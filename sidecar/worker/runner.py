@@ -1,0 +1,234 @@
+"""The delivery worker: batches of RQ jobs, delivered concurrently over pooled connections.
+
+One loop per process: take as many jobs as there are free delivery threads (within the
+global limiter), deliver them on a thread pool, record finished attempts in one pipeline,
+and run the periodic duties (retries due, lock heartbeats, stalled-job recovery). SIGTERM
+stops taking new jobs, lets the deliveries in flight finish, records them, and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as stdqueue
+import signal
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
+
+from sidecar.errors import BackendUnavailable
+from sidecar.queues.connection import translate
+from sidecar.queues.jobs import (
+    DELIVERED_PREFIX,
+    JOB_PREFIX,
+    TakenJob,
+    locks_key,
+    parse_taken,
+    queue_key,
+    registry_key,
+    rq_now,
+)
+from sidecar.queues.scripts import Scripts
+from sidecar.settings import Settings
+from sidecar.upstream import Upstream
+from sidecar.worker import maintenance
+from sidecar.worker.delivery import attempt_delivery
+from sidecar.worker.ledger import Ledger
+from sidecar.worker.policy import Outcome
+
+log = logging.getLogger("sidecar.worker")
+IDLE_WAIT_SECONDS = 0.02
+PROMOTE_EVERY_SECONDS = 0.25
+WIP_SCORE_MARGIN_SECONDS = 7 * 24 * 3600  # RQ's own abandoned-job sweep must never fire first
+
+
+class Worker:
+    """Delivers jobs from `queues` with `concurrency` deliveries in flight.
+
+    Parameters: `settings`, `client` (Redis), `queues` (full queue names), `concurrency`,
+    `burst` (exit once every queue, retry schedule and lock set is empty).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        queues: list[str],
+        concurrency: int,
+        burst: bool = False,
+    ) -> None:
+        self.settings, self.client, self.queues = settings, client, queues
+        self.concurrency, self.burst = concurrency, burst
+        self.name = f"sidecar-{socket.gethostname()}-{os.getpid()}"
+        self.exec_id = uuid.uuid4().hex[:12]
+        self.scripts = Scripts(client)
+        self.ledger = Ledger(client, self.scripts, settings, self.exec_id)
+        self.upstream = Upstream(settings.n8n_url, settings.upstream_timeout_seconds, concurrency)
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
+        self.finished: stdqueue.SimpleQueue[tuple[TakenJob, Outcome]] = stdqueue.SimpleQueue()
+        self.in_flight: dict[str, str] = {}
+        self.stopping = threading.Event()
+        self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
+        self._cursor = 0
+
+    def stop(self, *_: object) -> None:
+        """Take no new jobs; finish those in flight (SIGTERM / SIGINT handler)."""
+        if not self.stopping.is_set():
+            log.info(
+                "worker %s stopping: %d delivery(ies) in flight", self.name, len(self.in_flight)
+            )
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Work until stopped (or, in burst mode, until there is nothing left); exit code."""
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        log.info(
+            "worker %s delivering %s, concurrency %d",
+            self.name,
+            ", ".join(self.queues),
+            self.concurrency,
+        )
+        while not (self.stopping.is_set() and not self.in_flight):
+            try:
+                took = self._step()
+            except BackendUnavailable as exc:
+                log.warning("Redis unavailable, retrying in 1 s: %s", exc)
+                time.sleep(1.0)
+                continue
+            if self.burst and not took and not self.in_flight and self._nothing_left():
+                break
+        self._shutdown()
+        return 0
+
+    def _step(self) -> int:
+        """One turn of the loop; how many jobs were taken."""
+        with translate():
+            self._duties()
+            self._record(wait=False)
+            took = 0 if self.stopping.is_set() else self._fill()
+            if not took:
+                self._record(wait=True)
+        return took
+
+    def _duties(self) -> None:
+        now = time.monotonic()
+        if now >= self._next["promote"]:
+            maintenance.promote_due(self.scripts, self.queues)
+            self._next["promote"] = now + PROMOTE_EVERY_SECONDS
+        if now >= self._next["heartbeat"]:
+            maintenance.extend_locks(self.client, self.settings, dict(self.in_flight))
+            self._next["heartbeat"] = now + self.settings.lock_seconds / 3
+        if now >= self._next["sweep"]:
+            maintenance.recover_stalled(self.scripts, self.ledger, self.queues)
+            self._next["sweep"] = now + self.settings.stalled_interval_seconds
+
+    def _fill(self) -> int:
+        """Take jobs for the free delivery slots, queue by queue in turn."""
+        took = 0
+        order = self.queues[self._cursor :] + self.queues[: self._cursor]
+        self._cursor = (self._cursor + 1) % len(self.queues)
+        for queue in order:
+            free = self.concurrency - len(self.in_flight)
+            if free <= 0:
+                break
+            for job in self._take(queue, free):
+                self.in_flight[job.id] = queue
+                self.pool.submit(self._deliver, job)
+                took += 1
+        return took
+
+    def _take(self, queue: str, wanted: int) -> list[TakenJob]:
+        """Up to `wanted` jobs from `queue`, within the global delivery limit."""
+        permits = self._acquire(queue, wanted)
+        if not permits:
+            return []
+        now = time.time()
+        flat = self.scripts.dequeue(
+            keys=[queue_key(queue), registry_key("wip", queue), locks_key(queue)],
+            args=[
+                permits,
+                now + self.settings.lock_seconds,
+                now + WIP_SCORE_MARGIN_SECONDS,
+                rq_now(),
+                self.name,
+                self.exec_id,
+                JOB_PREFIX,
+                DELIVERED_PREFIX,
+            ],
+        )
+        jobs = parse_taken(queue, flat)
+        if len(jobs) < permits:
+            self.client.decrby(self._limit_key(queue), permits - len(jobs))
+        return jobs
+
+    def _limit_key(self, queue: str) -> str:
+        window = int(time.time() // self.settings.worker_limit_duration_seconds)
+        return f"sidecar:limit:{queue}:{window}"
+
+    def _acquire(self, queue: str, wanted: int) -> int:
+        window_ms = int(self.settings.worker_limit_duration_seconds * 1000)
+        return int(
+            self.scripts.acquire_permits(
+                keys=[self._limit_key(queue)],
+                args=[self.settings.worker_limit_max, wanted, window_ms],
+            )
+        )
+
+    def _deliver(self, job: TakenJob) -> None:
+        """Thread-pool task: one delivery attempt (skipped if a previous run delivered it)."""
+        try:
+            if job.delivered:
+                outcome = Outcome("done", error="already delivered by a previous run")
+            else:
+                outcome = attempt_delivery(self.upstream, job.id, job.payload, job.attempt)
+        except Exception as exc:  # never lose a job to a bug: record it as a failed attempt
+            log.exception("delivery of job %s crashed", job.id)
+            outcome = Outcome("retry", error=f"delivery crashed: {exc!r}")
+        self.finished.put((job, outcome))
+
+    def _record(self, wait: bool) -> None:
+        """Write the outcomes of finished deliveries (waiting briefly for one if asked)."""
+        batch: list[tuple[TakenJob, Outcome]] = []
+        try:
+            if wait:
+                batch.append(self.finished.get(timeout=IDLE_WAIT_SECONDS))
+            while True:
+                batch.append(self.finished.get_nowait())
+        except stdqueue.Empty:
+            pass
+        if not batch:
+            return
+        try:
+            self.ledger.record(batch)
+        except Exception:
+            for item in batch:  # keep them; the next turn records them again
+                self.finished.put(item)
+            raise
+        for job, _ in batch:
+            self.in_flight.pop(job.id, None)
+
+    def _nothing_left(self) -> bool:
+        """Burst mode: no waiting, scheduled or locked job on any of our queues."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue in self.queues:
+                pipe.llen(queue_key(queue))
+                pipe.zcard(registry_key("scheduled", queue))
+                pipe.zcard(locks_key(queue))
+            return not any(pipe.execute())
+
+    def _shutdown(self) -> None:
+        self.pool.shutdown(wait=True)
+        while self.in_flight:
+            try:
+                with translate():
+                    self._record(wait=True)
+            except BackendUnavailable as exc:
+                log.warning("cannot record outcomes yet, retrying: %s", exc)
+                time.sleep(1.0)
+        self.upstream.close()
+        log.info("worker %s stopped", self.name)
