@@ -42,10 +42,19 @@ def test_defaults_follow_the_spec() -> None:
 
 
 def test_environment_and_dotenv_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    (tmp_path / ".env").write_text("SIDECAR_PORT=9000\nN8N_URL=http://n8n:5678/\n")
+    (tmp_path / ".env").write_text("SIDECAR_PORT=9000\nN8N_URL=http://n8n:5678/\nREDIS_HOST=r\n")
     monkeypatch.setenv("SIDECAR_MODE", "queue")
     s = load_settings()
-    assert (s.port, s.mode, s.n8n_url) == (9000, "queue", "http://n8n:5678")
+    assert (s.port, s.mode, s.n8n_url, s.redis_host) == (9000, "queue", "http://n8n:5678", "r")
+
+
+def test_queue_mode_without_redis_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIDECAR_MODE", "queue")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "SIDECAR_MODE=queue needs Redis: set REDIS_URL, REDIS_HOST or REDIS_SENTINELS"
+    ]
 
 
 def test_lists_and_maps_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
