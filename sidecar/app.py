@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, current_app, jsonify, request
 
-from sidecar.errors import Rejected, UpstreamError
-from sidecar.http import health, webhooks
+from sidecar.http import health
+from sidecar.http.errors import error_answer
+from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
 from sidecar.queues.connection import connect
 from sidecar.queues.intake import Intake
@@ -46,24 +46,20 @@ class SidecarState:
 def create_app(settings: Settings) -> Flask:
     """Build the gateway WSGI app for `settings`."""
     app = Flask("sidecar")
-    app.url_map.merge_slashes = False  # n8n must see the path the sender used
-    app.url_map.strict_slashes = False
     upstream = Upstream(
         settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
     )
     intake = Intake(connect(settings), settings) if settings.redis_configured else None
     app.extensions["sidecar"] = SidecarState(settings, upstream, intake)
-    app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(health.blueprint)
     _install_error_handlers(app)
     app.after_request(_stamp_response)
+    app.wsgi_app = WebhookGateway(app.wsgi_app, app.extensions["sidecar"])  # type: ignore[method-assign]
     return app
 
 
 def _stamp_response(response: Response) -> Response:
     """Add X-Sidecar-Mode to every answer and count it."""
-    from flask import current_app
-
     mode = current_app.extensions["sidecar"].current_mode()
     response.headers["X-Sidecar-Mode"] = mode
     REQUESTS.labels(
@@ -75,34 +71,13 @@ def _stamp_response(response: Response) -> Response:
     return response
 
 
-def error_response(status: int, code: str, message: str, **extra: object) -> Response:
-    """The JSON error answer of SPEC §5."""
-    response = jsonify({"error": code, "message": message, **extra})
-    response.status_code = status
-    return response
-
-
 def _install_error_handlers(app: Flask) -> None:
     """Every error becomes JSON {"error", "message"}: never an HTML page or a traceback."""
 
-    @app.errorhandler(Rejected)
-    def _rejected(exc: Rejected) -> Response:
-        response = jsonify(exc.body())
-        response.status_code = exc.status
-        response.headers.update(exc.headers)
-        return response
-
-    @app.errorhandler(UpstreamError)
-    def _upstream(exc: UpstreamError) -> Response:
-        log.warning("n8n gave no answer: %s", exc)
-        return error_response(exc.status, exc.code, str(exc))
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
-
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "the sidecar hit an unexpected error")
+    def _any(exc: Exception) -> Response:
+        status, body, headers = error_answer(exc)
+        response = jsonify(body)
+        response.status_code = status
+        response.headers.update(headers)
+        return response

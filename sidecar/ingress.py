@@ -79,7 +79,7 @@ class Ingress:
                 queued = self._fallback_enqueue(captured, UpstreamError(f"HTTP {answer.status}"))
             except ServiceUnavailable:
                 return answer  # Redis down too: the sender gets n8n's own answer
-            answer.raw.close()
+            answer.close()
             return queued
         return answer
 

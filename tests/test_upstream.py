@@ -1,23 +1,22 @@
-"""The n8n client, unit-tested with `responses` (no network)."""
+"""The n8n client against the real n8n-like server: what it sends, what it returns."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
-import requests
-import responses
-from urllib3.util import SKIP_HEADER
+from support.fake_n8n import FakeN8n, Reply
+from support.ports import free_port
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamTimeout, UpstreamUnreachable
 from sidecar.upstream import Upstream
 
-BASE = "http://n8n.test:5678"
-
 
 def _captured(**changes: object) -> CapturedRequest:
     fields = {
         "method": "POST",
-        "path": "/webhook/abc",
+        "path": "/webhook/echo/abc",
         "query": "a=1&b=%20x",
         "headers": [("Content-Type", "application/json"), ("X-Trace", "t1")],
         "body": b'{"x":1}',
@@ -26,66 +25,105 @@ def _captured(**changes: object) -> CapturedRequest:
     return CapturedRequest(**fields)  # type: ignore[arg-type]
 
 
-@responses.activate
-def test_sends_method_target_headers_and_body() -> None:
-    responses.post(f"{BASE}/webhook/abc", json={"ok": True}, status=201)
-    answer = Upstream(BASE, timeout=5).send(_captured(), {"X-Sidecar-Attempt": "1"})
-    sent = responses.calls[0].request
-    assert sent.url == f"{BASE}/webhook/abc?a=1&b=%20x"
-    assert sent.body == b'{"x":1}'
-    assert sent.headers["X-Trace"] == "t1"
-    assert sent.headers["X-Sidecar-Attempt"] == "1"
-    # urllib3 is told to add nothing the sender did not send (checked on the wire elsewhere)
-    assert sent.headers["User-Agent"] == sent.headers["Accept-Encoding"] == SKIP_HEADER
-    assert answer.status == 201
-    assert answer.read() == b'{"ok": true}'
-
-
-@responses.activate
-def test_repeated_request_headers_are_joined() -> None:
-    responses.get(f"{BASE}/webhook/abc")
-    headers = [("X-Tag", "a"), ("x-tag", "b")]
-    Upstream(BASE, timeout=5).send(_captured(method="GET", body=b"", headers=headers))
-    assert responses.calls[0].request.headers["X-Tag"] == "a, b"
-
-
-@responses.activate
-def test_hop_by_hop_response_headers_are_dropped() -> None:
-    responses.get(
-        f"{BASE}/webhook/abc",
-        body=b"x",
-        headers={"Connection": "close, X-Private", "X-Private": "1", "X-Kept": "2"},
+def test_sends_method_target_headers_and_body(n8n: FakeN8n) -> None:
+    answer = Upstream(n8n.url, timeout=5).send(_captured(), {"X-Sidecar-Attempt": "1"})
+    assert answer.status == 200
+    answer.read()
+    received = n8n.wait_for(1)[0]
+    assert (received.method, received.path, received.query) == (
+        "POST",
+        "/webhook/echo/abc",
+        "a=1&b=%20x",
     )
-    answer = Upstream(BASE, timeout=5).send(_captured(method="GET", body=b""))
+    assert received.body == b'{"x":1}'
+    names = {k.lower(): v for k, v in received.headers}
+    assert names["x-trace"] == "t1"
+    assert names["x-sidecar-attempt"] == "1"
+    assert not {"user-agent", "accept-encoding"} & set(names)  # nothing the sender did not send
+
+
+def test_repeated_request_headers_stay_repeated(n8n: FakeN8n) -> None:
+    headers = [("X-Tag", "a"), ("x-tag", "b")]
+    Upstream(n8n.url, timeout=5).send(_captured(method="GET", body=b"", headers=headers)).read()
+    values = [v for k, v in n8n.wait_for(1)[0].headers if k.lower() == "x-tag"]
+    assert values == ["a", "b"]
+
+
+def test_base_url_path_prefix_is_kept(n8n: FakeN8n) -> None:
+    n8n.script("/n8n/webhook/abc", [Reply(201, body={"ok": True})])
+    answer = Upstream(f"{n8n.url}/n8n/", timeout=5).send(_captured(path="/webhook/abc", query=""))
+    assert answer.status == 201
+    assert n8n.wait_for(1)[0].path == "/n8n/webhook/abc"
+
+
+def test_hop_by_hop_response_headers_are_dropped(n8n: FakeN8n) -> None:
+    reply = Reply(
+        200,
+        headers=[
+            ("Connection", "keep-alive, X-Private"),
+            ("X-Private", "1"),
+            ("X-Kept", "2"),
+            ("Set-Cookie", "a=1"),
+            ("Set-Cookie", "b=2"),
+        ],
+        body=b"x",
+    )
+    n8n.script("/webhook/h", [reply])
+    answer = Upstream(n8n.url, timeout=5).send(_captured(path="/webhook/h", method="GET", body=b""))
+    assert [k.lower() for k, _ in answer.headers].count("set-cookie") == 2
     names = {k.lower() for k, _ in answer.headers}
     assert "x-kept" in names
     assert not names & {"connection", "x-private"}
+    assert answer.read() == b"x"
 
 
-@responses.activate
-def test_connection_errors_become_upstream_unreachable() -> None:
-    responses.post(f"{BASE}/webhook/abc", body=requests.ConnectionError("refused"))
+def test_refused_connection_is_unreachable() -> None:
     with pytest.raises(UpstreamUnreachable, match="unreachable"):
-        Upstream(BASE, timeout=5).send(_captured())
+        Upstream(f"http://127.0.0.1:{free_port()}", timeout=5).send(_captured())
 
 
-@responses.activate
-def test_read_timeouts_become_upstream_timeout() -> None:
-    responses.post(f"{BASE}/webhook/abc", body=requests.ReadTimeout("slow"))
-    with pytest.raises(UpstreamTimeout, match="within 5 s"):
-        Upstream(BASE, timeout=5).send(_captured())
-
-
-@responses.activate
-def test_connect_timeout_means_unreachable_not_slow() -> None:
-    responses.post(f"{BASE}/webhook/abc", body=requests.ConnectTimeout("syn lost"))
+def test_dropped_connection_is_unreachable(n8n: FakeN8n) -> None:
+    n8n.script("/webhook/drop", [Reply(drop=True)])
     with pytest.raises(UpstreamUnreachable):
-        Upstream(BASE, timeout=5).send(_captured())
+        Upstream(n8n.url, timeout=5).send(_captured(path="/webhook/drop"))
 
 
-@responses.activate
-def test_health_uses_n8n_healthz() -> None:
-    responses.get(f"{BASE}/healthz", json={"status": "ok"})
-    assert Upstream(BASE, timeout=5).healthy() == (True, "HTTP 200")
-    responses.replace(responses.GET, f"{BASE}/healthz", status=503)
-    assert Upstream(BASE, timeout=5).healthy() == (False, "HTTP 503")
+def test_slow_answer_is_a_timeout(n8n: FakeN8n) -> None:
+    n8n.script("/webhook/slow-one", [Reply(200, delay=1.0)])
+    with pytest.raises(UpstreamTimeout, match=r"within 0\.2 s"):
+        Upstream(n8n.url, timeout=0.2).send(_captured(path="/webhook/slow-one"))
+
+
+def test_connect_timeout_means_unreachable_not_slow() -> None:
+    with socket.socket() as listener:  # bound, listening with a full backlog: SYN never answered
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):  # fill the accept queue; later SYNs are dropped by the kernel
+            try:
+                fillers.append(socket.create_connection(("127.0.0.1", port), timeout=0.3))
+            except OSError:
+                break
+        try:
+            with pytest.raises((UpstreamUnreachable, UpstreamTimeout)):
+                Upstream(f"http://127.0.0.1:{port}", timeout=0.3).send(_captured())
+        finally:
+            for sock in fillers:
+                sock.close()
+
+
+def test_half_read_answer_does_not_poison_the_pool(n8n: FakeN8n) -> None:
+    upstream = Upstream(n8n.url, timeout=5, pool_size=1)
+    answer = upstream.send(_captured(path="/webhook/binary", method="GET", body=b""))
+    next(answer.iter_body())  # read one chunk, then abandon the rest
+    answer.close()
+    again = upstream.send(_captured(path="/webhook/binary", method="GET", body=b""))
+    assert again.read() == FakeN8n.BINARY
+
+
+def test_health_uses_n8n_healthz(n8n: FakeN8n) -> None:
+    assert Upstream(n8n.url, timeout=5).healthy() == (True, "HTTP 200")
+    n8n.script("/healthz", [Reply(503)])
+    assert Upstream(n8n.url, timeout=5).healthy() == (False, "HTTP 503")
+    assert Upstream(f"http://127.0.0.1:{free_port()}", timeout=5).healthy()[0] is False

@@ -1,13 +1,25 @@
-"""Webhook routes: the same paths and methods as n8n, handed to Ingress."""
+"""Webhook paths: the same prefixes and methods as n8n, served as a thin WSGI layer.
+
+Webhooks are the hot path, so they skip Flask's routing and response objects: this handler
+captures the request, asks Ingress, and streams the answer. Every other path (health,
+metrics, the management API) goes on to the Flask app.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
-from werkzeug.routing import BaseConverter
+import json
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from sidecar.capture import capture
+from sidecar.http.errors import error_answer
 from sidecar.queues.intake import Queued
+from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import UpstreamResponse
+
+if TYPE_CHECKING:
+    from sidecar.app import SidecarState
 
 PREFIXES = (
     "webhook",
@@ -19,57 +31,75 @@ PREFIXES = (
     "mcp",
     "mcp-test",
 )
-METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+PATH_STARTS = tuple(f"/{prefix}/" for prefix in PREFIXES)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-blueprint = Blueprint("webhooks", __name__)
-
-
-class AnyPathConverter(BaseConverter):
-    """Whatever follows the prefix, empty, with slashes or decoded control characters."""
-
-    regex = r"[\s\S]*"
-    weight = 300
-    part_isolating = False
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+Answer = tuple[str, list[tuple[str, str]], Iterable[bytes]]
 
 
-@blueprint.record_once
-def _register_converter(state: object) -> None:
-    app: Flask = state.app  # type: ignore[attr-defined]
-    app.url_map.converters["anypath"] = AnyPathConverter
+def status_line(code: int, reason: str | None = None) -> str:
+    """'200 OK'-style status line; n8n's own reason phrase when it gave one."""
+    if not reason:
+        try:
+            reason = HTTPStatus(code).phrase
+        except ValueError:
+            reason = "Unknown"
+    return f"{code} {reason}"
 
 
-def handle_webhook(rest: str = "") -> Response:
-    """Capture the request and answer with what Ingress decided."""
-    state = current_app.extensions["sidecar"]
-    captured = capture(request.environ, state.settings.max_body_bytes)
-    outcome = state.ingress.handle(captured)
-    if isinstance(outcome, Queued):
-        return queued_response(outcome)
-    return to_flask(outcome)
+def json_answer(status: int, body: dict, headers: dict[str, str] | None = None) -> Answer:
+    """A JSON answer as (status line, headers, body chunks)."""
+    data = json.dumps(body).encode()
+    pairs = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    return status_line(status), pairs + list((headers or {}).items()), [data]
 
 
-def queued_response(queued: Queued) -> Response:
+def upstream_answer(answer: UpstreamResponse) -> Answer:
+    """n8n's answer, streamed: its status, reason, headers and raw body."""
+    return status_line(answer.status, answer.reason), list(answer.headers), answer.iter_body()
+
+
+def queued_answer(queued: Queued) -> Answer:
     """202 {"status":"queued","jobId","queue"} with X-Sidecar-Job-Id."""
-    response = jsonify(queued.body())
-    response.status_code = 202
-    response.headers["X-Sidecar-Job-Id"] = queued.job_id
-    return response
+    return json_answer(202, queued.body(), {"X-Sidecar-Job-Id": queued.job_id})
 
 
-def to_flask(answer: UpstreamResponse) -> Response:
-    """n8n's answer as a streamed Flask response with n8n's status and headers."""
-    response = Response(answer.iter_body(), status=answer.status, direct_passthrough=True)
-    response.headers.clear()
-    for key, value in answer.headers:
-        response.headers.add(key, value)
-    return response
+class WebhookGateway:
+    """WSGI app: webhook paths handled here, everything else passed to `fallback`.
+
+    Parameters: `fallback` (the Flask WSGI app), `state` (the shared SidecarState).
+    """
+
+    def __init__(self, fallback: WSGIApp, state: SidecarState) -> None:
+        self.fallback, self.state = fallback, state
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """Serve one request."""
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PATH_STARTS):
+            return self.fallback(environ, start_response)
+        status, headers, body = self._answer(environ)
+        mode = self.state.current_mode()
+        headers.append(("X-Sidecar-Mode", mode))
+        method = environ["REQUEST_METHOD"]
+        REQUESTS.labels(path_class(path), method, mode, status[:3]).inc()
+        start_response(status, headers)
+        return body
+
+    def _answer(self, environ: dict) -> Answer:
+        if environ["REQUEST_METHOD"] not in METHODS:
+            allowed = {"Allow": ", ".join(sorted(METHODS))}
+            return json_answer(405, _error("method_not_allowed", "method not allowed"), allowed)
+        try:
+            captured = capture(environ, self.state.settings.max_body_bytes)
+            outcome = self.state.ingress.handle(captured)
+        except Exception as exc:  # every failure becomes SPEC §5 JSON
+            return json_answer(*error_answer(exc))
+        if isinstance(outcome, Queued):
+            return queued_answer(outcome)
+        return upstream_answer(outcome)
 
 
-for _prefix in PREFIXES:
-    blueprint.add_url_rule(
-        f"/{_prefix}/<anypath:rest>",
-        endpoint=_prefix,
-        view_func=handle_webhook,
-        methods=METHODS,
-        provide_automatic_options=False,
-    )
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"error": code, "message": message}
