@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sidecar.queues.connection import connect, ping
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 
@@ -24,6 +25,13 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     ok, detail = upstream.healthy()
     upstream.close()
     results.append(CheckResult("n8n", ok, f"{settings.n8n_url}/healthz: {detail}"))
-    if not settings.redis_configured:
-        results.append(CheckResult("redis", True, "not configured (single mode only)"))
+    results.append(_check_redis(settings))
     return results
+
+
+def _check_redis(settings: Settings) -> CheckResult:
+    """Ping Redis when configured; not configured is fine (single mode only)."""
+    if not settings.redis_configured:
+        return CheckResult("redis", True, "not configured (single mode only)")
+    ok, detail = ping(connect(settings))
+    return CheckResult("redis", ok, detail)
