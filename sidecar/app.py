@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, jsonify, request
 
-from sidecar.http import health
+from sidecar.http import api, dlq_api, health
 from sidecar.http.errors import error_answer
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
@@ -52,6 +52,10 @@ def create_app(settings: Settings) -> Flask:
     intake = Intake(connect(settings), settings) if settings.redis_configured else None
     app.extensions["sidecar"] = SidecarState(settings, upstream, intake)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(dlq_api.blueprint)
+    if not settings.admin_tokens:
+        log.warning("SIDECAR_ADMIN_TOKENS is not set: the management API (/v1) refuses every call")
     _install_error_handlers(app)
     app.after_request(_stamp_response)
     app.wsgi_app = WebhookGateway(app.wsgi_app, app.extensions["sidecar"])  # type: ignore[method-assign]

@@ -7,6 +7,11 @@
      │    ├── UpstreamUnreachable   refused, reset, DNS failure        → 502
      │    └── UpstreamTimeout       no answer within the timeout       → 504
      └── Rejected               a request answered with an error status (SPEC §5 JSON)
+          ├── BadRequest            malformed input to the API         → 400
+          ├── Unauthorized          no or unknown bearer token         → 401
+          ├── Forbidden             token's role too weak              → 403
+          ├── NotFound              unknown job, entry or queue        → 404
+          ├── Conflict              e.g. replaying a job still waiting → 409
           ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
           └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
 
@@ -65,6 +70,38 @@ class Rejected(SidecarError):
     def body(self) -> dict[str, object]:
         """The JSON body of SPEC §5: {"error", "message"} plus any extra fields."""
         return {"error": self.code, "message": self.message}
+
+
+class BadRequest(Rejected):
+    """Malformed input: bad JSON, bad parameters."""
+
+
+class Unauthorized(Rejected):
+    """No bearer token, or one that is not configured."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(Rejected):
+    """The token's role may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(Rejected):
+    """The job, dead letter or queue named does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(Rejected):
+    """The request conflicts with the current state."""
+
+    status = 409
+    code = "conflict"
 
 
 class PayloadTooLarge(Rejected):

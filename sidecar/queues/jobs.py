@@ -67,12 +67,13 @@ def build_job(
     payload: dict,
     func: str = DELIVER_FUNC,
     description: str | None = None,
+    job_id: str | None = None,
 ) -> Job:
     """An RQ job (not yet stored) calling `func(payload)`, with the retention settings."""
     return rq_queue(client, queue).create_job(
         func=func,
         args=(payload,),
-        job_id=new_job_id(),
+        job_id=job_id or new_job_id(),
         timeout=math.ceil(settings.upstream_timeout_seconds) + 30,
         result_ttl=math.ceil(settings.keep_completed_seconds),
         failure_ttl=math.ceil(settings.keep_failed_seconds),

@@ -1,0 +1,61 @@
+"""Management API, dead letters: list, show, replay one or many, delete."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from sidecar.http.api_support import (
+    MAX_PAGE,
+    int_param,
+    json_body,
+    queue_param,
+    redis_client,
+    settings,
+)
+from sidecar.http.auth import require
+from sidecar.queues import deadletters
+
+blueprint = Blueprint("dlq", __name__, url_prefix="/v1/dlq")
+
+
+@blueprint.get("")
+@require("viewer")
+def list_dead_letters() -> Response:
+    """A page of entries (?queue=&offset=&limit=), without their captured requests."""
+    queue = queue_param(request.args.get("queue"))
+    offset, limit = int_param("offset", 0), int_param("limit", 50, 1, MAX_PAGE)
+    page, total = deadletters.list_entries(redis_client(), settings(), queue, offset, limit)
+    return jsonify(total=total, offset=offset, limit=limit, items=[e.summary() for e in page])
+
+
+@blueprint.get("/<entry_id>")
+@require("viewer")
+def show_dead_letter(entry_id: str) -> Response:
+    """One entry with its captured request."""
+    entry = deadletters.get_entry(redis_client(), entry_id)
+    return jsonify({**entry.summary(), "data": entry.data})
+
+
+@blueprint.post("/<entry_id>/replay")
+@require("operator")
+def replay_dead_letter(entry_id: str) -> Response:
+    """Put the job back on its queue with fresh attempts (409 if it is still pending)."""
+    entry = deadletters.replay(redis_client(), settings(), entry_id)
+    return jsonify(status="replayed", jobId=entry.jobId, queue=entry.queue)
+
+
+@blueprint.post("/replay")
+@require("operator")
+def replay_dead_letters() -> Response:
+    """Replay every entry, or those of {"queue": …}."""
+    queue = queue_param(json_body().get("queue"))
+    replayed, skipped = deadletters.replay_all(redis_client(), settings(), queue)
+    return jsonify(replayed=replayed, skipped=skipped)
+
+
+@blueprint.delete("/<entry_id>")
+@require("admin")
+def delete_dead_letter(entry_id: str) -> Response:
+    """Delete one entry."""
+    deadletters.delete(redis_client(), settings(), entry_id)
+    return jsonify(status="deleted", id=entry_id)
