@@ -1,4 +1,4 @@
-"""The `n8n-sidecar` command line: serve, worker, check.
+"""The `n8n-sidecar` command line: serve, worker, check, dlq.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config (one line per problem).
 """
@@ -9,19 +9,8 @@ import sys
 
 import click
 
-from sidecar.errors import ConfigError
-from sidecar.settings import Settings, load_settings
-
-
-def settings_or_exit() -> Settings:
-    """Load settings, or print one line per problem and exit 2."""
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        click.echo("configuration error:", err=True)
-        for line in exc.problems:
-            click.echo(f"  {line}", err=True)
-        sys.exit(2)
+from sidecar.cli_dlq import dlq
+from sidecar.cli_support import settings_or_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,3 +59,6 @@ def check() -> None:
     for result in results:
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
     sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+main.add_command(dlq)
