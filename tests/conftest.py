@@ -3,7 +3,9 @@
 from collections.abc import Iterator
 
 import pytest
+import redis
 from support.fake_n8n import FakeN8n
+from support.processes import Gateway, Worker
 from support.redis_server import RedisServer
 
 # --- real services ---
@@ -41,3 +43,73 @@ def n8n(fake_n8n: FakeN8n) -> FakeN8n:
     """The session fake n8n, started, with scripts and recorded requests cleared."""
     fake_n8n.reset()
     return fake_n8n.start()
+
+
+# --- queue mode ---
+# Sidecar processes started by a test are killed when it ends, whatever happened. Queue-mode
+# settings are shrunk (locks, sweeps, backoff) so that recovery paths run in about a second.
+
+FAST_QUEUE_SETTINGS = {
+    "SIDECAR_MODE": "queue",
+    "SIDECAR_LOCK_SECONDS": 1,
+    "SIDECAR_STALLED_INTERVAL_SECONDS": 0.5,
+    "SIDECAR_JOB_BACKOFF_SECONDS": 0.05,
+    "SIDECAR_UPSTREAM_TIMEOUT_SECONDS": 30,
+}
+
+
+class Processes:
+    """Starts gateways and workers for one test and kills the survivors afterwards."""
+
+    def __init__(self) -> None:
+        self.gateways: list[Gateway] = []
+        self.workers: list[Worker] = []
+
+    def gateway(self, **settings: object) -> Gateway:
+        """A running `n8n-sidecar serve` with `settings`."""
+        gateway = Gateway(**settings)
+        self.gateways.append(gateway)
+        return gateway
+
+    def worker(self, *args: str, **settings: object) -> Worker:
+        """A started `n8n-sidecar worker ARGS…` with `settings`."""
+        worker = Worker(*args, **settings)
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        """Kill whatever is still running."""
+        for worker in self.workers:
+            worker.close()
+        for gateway in self.gateways:
+            gateway.kill()
+
+
+@pytest.fixture
+def procs() -> Iterator[Processes]:
+    """Start sidecar processes with `procs.gateway(**env)` / `procs.worker(*args, **env)`."""
+    started = Processes()
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def queue_env(redis_url: str, n8n: FakeN8n) -> dict[str, object]:
+    """Settings for queue-mode processes against the (flushed) session redis and fake n8n."""
+    return {"REDIS_URL": redis_url, "N8N_URL": n8n.url, **FAST_QUEUE_SETTINGS}
+
+
+@pytest.fixture
+def rdb(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the (flushed) session redis."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def queue_gateway(redis_server: RedisServer, fake_n8n: FakeN8n) -> Iterator[Gateway]:
+    """One `n8n-sidecar serve` in queue mode for the session (same redis and n8n ports)."""
+    gateway = Gateway(REDIS_URL=redis_server.url, N8N_URL=fake_n8n.url, **FAST_QUEUE_SETTINGS)
+    yield gateway
+    gateway.stop()

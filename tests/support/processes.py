@@ -1,4 +1,4 @@
-"""Real sidecar processes for tests: the gunicorn gateway (and later, workers)."""
+"""Real sidecar processes for tests: the gunicorn gateway and delivery workers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,3 +75,74 @@ class Gateway:
         if self.process.poll() is None:
             self.terminate()
         return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        """Send SIGKILL and reap the process."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+
+class Worker:
+    """`n8n-sidecar worker ARGS…` as a subprocess; output goes to a temp file (never a pipe
+    that could fill up and block the worker). `wait()`, `terminate()`, `kill()`, `output()`."""
+
+    def __init__(self, *args: str, **settings: object) -> None:
+        self.args = args
+        fd, name = tempfile.mkstemp(prefix="sidecar-worker-", suffix=".log")
+        self._log = Path(name)
+        env = sidecar_env(SIDECAR_LOG_LEVEL="INFO", PYTHONUNBUFFERED=1, **settings)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sidecar", "worker", *args],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
+            stderr=subprocess.STDOUT,
+        )
+        os.close(fd)
+
+    @property
+    def pid(self) -> int:
+        """Process id."""
+        return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.process.poll() is None
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for the process to exit; its exit code (TimeoutExpired if it does not)."""
+        return self.process.wait(timeout=timeout)
+
+    def terminate(self) -> None:
+        """Send SIGTERM (finish deliveries in flight, then exit) without waiting."""
+        if self.alive:
+            self.process.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Send SIGKILL (a crashed worker) and reap the process."""
+        if self.alive:
+            self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; the exit code (AssertionError, after a SIGKILL, if it hangs)."""
+        self.terminate()
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"worker did not exit within {timeout} s of SIGTERM; output:\n{self.output()}"
+            ) from None
+
+    def output(self) -> str:
+        """What the process printed so far (stdout and stderr)."""
+        return self._log.read_text(errors="replace")
+
+    def close(self) -> None:
+        """Kill the process if it still runs and remove its log."""
+        self.kill()
+        self._log.unlink(missing_ok=True)
