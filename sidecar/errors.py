@@ -12,6 +12,9 @@
           ├── Forbidden             token's role too weak              → 403
           ├── NotFound              unknown job, entry or queue        → 404
           ├── Conflict              e.g. replaying a job still waiting → 409
+          ├── Duplicate             seen within the dedup window        → 200 {"status":"duplicate"}
+          ├── BadSignature          HMAC missing or wrong              → 401
+          ├── RateLimited           user over the per-user limit       → 429 + Retry-After
           ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
           └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
 
@@ -102,6 +105,45 @@ class Conflict(Rejected):
 
     status = 409
     code = "conflict"
+
+
+class Duplicate(Rejected):
+    """The same webhook was accepted within the dedup window: nothing is enqueued."""
+
+    status = 200
+    code = "duplicate"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"duplicate of job {job_id}")
+        self.job_id = job_id
+
+    def body(self) -> dict[str, object]:
+        """SPEC §5: {"status": "duplicate", "jobId": <first job>}."""
+        return {"status": "duplicate", "jobId": self.job_id}
+
+
+class BadSignature(Rejected):
+    """The route's HMAC signature header is missing or does not match."""
+
+    status = 401
+    code = "bad_signature"
+
+
+class RateLimited(Rejected):
+    """The user is over the per-user, per-operation limit."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many requests; retry in {retry_after} s", {"Retry-After": str(retry_after)}
+        )
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, object]:
+        """SPEC §5: {"error": "rate_limited", "retryAfter": N} (and a message)."""
+        return {**super().body(), "retryAfter": self.retry_after}
 
 
 class PayloadTooLarge(Rejected):

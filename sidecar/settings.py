@@ -6,6 +6,7 @@ validation errors into `ConfigError`, which carries one readable line per proble
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -173,6 +174,11 @@ class Settings(BaseSettings):
     def redis_configured(self) -> bool:
         """True when any way of reaching Redis is configured."""
         return bool(self.redis_url or self.redis_host or self.redis_sentinels)
+
+
+def read_secret(name: str) -> str | None:
+    """The value of environment variable `name` (a secret a routes file refers to by name)."""
+    return os.environ.get(name) or None
 
 
 def load_settings(**overrides: object) -> Settings:

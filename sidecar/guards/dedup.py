@@ -1,0 +1,86 @@
+"""Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
+are answered 200 duplicate. One atomic `SET key job_id NX EX ttl GET` decides.
+
+The dedup id comes from the route's dedup_key, else an idempotency or provider delivery
+header, else SHA-256 of method + path + body. The job id is derived from it, so n8n's
+Idempotency-Key is stable for the same webhook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import redis
+
+from sidecar.capture import CapturedRequest
+from sidecar.errors import Duplicate
+from sidecar.guards.keys import extract
+from sidecar.queues.connection import translate
+from sidecar.queues.jobs import DELIVERED_PREFIX
+
+DELIVERY_ID_HEADERS = (
+    "Idempotency-Key",
+    "X-Idempotency-Key",
+    "X-Request-Id",
+    "X-GitHub-Delivery",
+    "X-Shopify-Webhook-Id",
+    "X-Gitlab-Event-UUID",
+    "Svix-Id",
+    "Webhook-Id",
+)
+
+
+def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
+    """What identifies this webhook: the configured key, a delivery-id header, or a hash."""
+    if dedup_key:
+        value = extract(captured, dedup_key)
+        if value:
+            return f"key:{value}"
+    for header in DELIVERY_ID_HEADERS:
+        value = captured.header(header)
+        if value:
+            return f"header:{value}"
+    if captured.header("Stripe-Signature"):
+        value = extract(captured, "body.id")
+        if value:
+            return f"stripe:{value}"
+    digest = hashlib.sha256(
+        b"\n".join([captured.method.encode(), captured.path.encode(), captured.body])
+    ).hexdigest()
+    return f"sha256:{digest}"
+
+
+def job_id_for(queue: str, identity: str) -> str:
+    """A job id (hex, no ':') derived from the queue and the dedup id."""
+    return hashlib.sha256(f"{queue}\n{identity}".encode()).hexdigest()[:32]
+
+
+class Deduplicator:
+    """Claims dedup ids in Redis. Parameters: `client`, `ttl` seconds."""
+
+    def __init__(self, client: redis.Redis, ttl: float) -> None:
+        self.client, self.ttl = client, max(1, round(ttl))
+
+    def claim(self, queue: str, identity: str) -> str:
+        """The new job's id; Duplicate(first job id) when already claimed in the window."""
+        job_id = job_id_for(queue, identity)
+        with translate():
+            first = self.client.set(
+                self._key(queue, identity), job_id, nx=True, ex=self.ttl, get=True
+            )
+        if first is not None:
+            raise Duplicate(first.decode())
+        return job_id
+
+    def release(self, queue: str, identity: str) -> None:
+        """Give the claim back (enqueue failed or refused): a retry is then no duplicate."""
+        with translate():
+            self.client.delete(self._key(queue, identity))
+
+    def forget_delivery(self, pipe: redis.client.Pipeline, job_id: str) -> None:
+        """A new window may reuse a job id: drop the old run's delivered marker with the enqueue."""
+        pipe.delete(DELIVERED_PREFIX + job_id)
+
+    @staticmethod
+    def _key(queue: str, identity: str) -> str:
+        return f"sidecar:dedup:{queue}:{hashlib.sha256(identity.encode()).hexdigest()}"

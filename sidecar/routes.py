@@ -1,0 +1,142 @@
+"""Per-route rules from SIDECAR_ROUTES_FILE (YAML or JSON), matched in order by path glob.
+
+- match: /webhook/telegram/*        # fnmatch glob on the path ('*' also crosses '/')
+  queue: telegram:command           # which queue (default webhooks:inbound)
+  sync: false                       # true: always pass through, even in queue mode
+  dedup_key: body.update_id         # header name, body.<json path> or query.<name>
+  user_key: body.message.from.id    # same forms; default header X-User-Id
+  rate_limit: 20/60                 # n per window seconds, per user (default settings)
+  hmac: {secret_env: TG_SECRET, header: X-Signature, algorithm: sha256,
+         encoding: hex, prefix: "sha256="}
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sidecar.errors import ConfigError
+from sidecar.queues.names import inbound_queue, resolve
+from sidecar.settings import Settings, read_secret
+
+
+class HmacRule(BaseModel):
+    """Signature check: HMAC of the raw body with the secret in env var `secret_env`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    secret_env: str = Field(min_length=1)
+    header: str = Field(min_length=1)
+    algorithm: Literal["sha256", "sha1", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+
+
+class RateLimit(BaseModel):
+    """`limit` requests per `window` seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    limit: int = Field(ge=1)
+    window: int = Field(ge=1)
+
+
+class RouteRule(BaseModel):
+    """One rule of the routes file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    match: str = Field(min_length=1)
+    queue: str | None = None
+    sync: bool = False
+    dedup_key: str | None = None
+    user_key: str | None = None
+    rate_limit: RateLimit | None = None
+    hmac: HmacRule | None = None
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        if isinstance(value, str):
+            limit, _, window = value.partition("/")
+            if not (limit.strip().isdigit() and window.strip().rstrip("s").isdigit()):
+                raise ValueError("must be 'N/SECONDS' (e.g. 20/60) or {limit, window}")
+            return {"limit": int(limit), "window": int(window.strip().rstrip("s"))}
+        return value
+
+    def matches(self, path: str) -> bool:
+        """Whether this rule applies to `path`."""
+        return fnmatch.fnmatchcase(path, self.match)
+
+
+class Routes:
+    """The ordered rules and the queue each resolves to. Parameters: `rules`, `settings`."""
+
+    def __init__(self, rules: list[RouteRule], settings: Settings) -> None:
+        self.rules, self.settings = rules, settings
+        self.default = RouteRule(match="*")
+
+    def for_path(self, path: str) -> RouteRule:
+        """The first rule matching `path`, else a rule with every default."""
+        return next((rule for rule in self.rules if rule.matches(path)), self.default)
+
+    def queue_of(self, rule: RouteRule) -> str:
+        """The full queue name a rule sends to."""
+        if rule.queue is None:
+            return inbound_queue(self.settings.queue_prefix)
+        return resolve(self.settings.queue_prefix, rule.queue)
+
+
+def load_routes(settings: Settings) -> Routes:
+    """Read and validate SIDECAR_ROUTES_FILE (none: no rules); ConfigError lists every problem."""
+    if not settings.routes_file:
+        return Routes([], settings)
+    raw = _read(Path(settings.routes_file))
+    if not isinstance(raw, list):
+        raise ConfigError(["SIDECAR_ROUTES_FILE: must hold a list of rules"])
+    rules, problems = [], []
+    for number, item in enumerate(raw, start=1):
+        try:
+            rules.append(_rule(item, settings))
+        except (ValidationError, ValueError) as exc:
+            problems.extend(_describe(number, item, exc))
+    if problems:
+        raise ConfigError(problems)
+    return Routes(rules, settings)
+
+
+def _read(path: Path) -> object:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([f"SIDECAR_ROUTES_FILE: cannot read {path}: {exc.strerror}"]) from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(
+            [f"SIDECAR_ROUTES_FILE: {path} is not valid: {exc}".splitlines()[0]]
+        ) from None
+
+
+def _rule(item: object, settings: Settings) -> RouteRule:
+    rule = RouteRule.model_validate(item)
+    if rule.queue is not None:
+        resolve(settings.queue_prefix, rule.queue)  # ValueError names the unknown queue
+    if rule.hmac is not None and read_secret(rule.hmac.secret_env) is None:
+        raise ValueError(f"hmac.secret_env: environment variable {rule.hmac.secret_env} is not set")
+    return rule
+
+
+def _describe(number: int, item: object, exc: Exception) -> list[str]:
+    where = f"SIDECAR_ROUTES_FILE rule {number}"
+    if isinstance(item, dict) and "match" in item:
+        where += f" ({item['match']})"
+    if isinstance(exc, ValidationError):
+        return [
+            f"{where}: {'.'.join(str(p) for p in err['loc']) or 'rule'}: "
+            f"{err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        ]
+    return [f"{where}: {exc}"]

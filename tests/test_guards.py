@@ -1,0 +1,185 @@
+"""Guards against real Redis: signature, dedup (also under concurrency), per-user rate limit."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+
+import pytest
+import redis
+
+from sidecar.capture import CapturedRequest
+from sidecar.errors import BadSignature, Duplicate, RateLimited
+from sidecar.guards.dedup import Deduplicator, dedup_id
+from sidecar.guards.keys import extract
+from sidecar.guards.ratelimit import UserRateLimiter
+from sidecar.guards.signature import expected_signature, verify_signature
+from sidecar.routes import HmacRule, RateLimit
+
+UPDATE = {"update_id": 987, "message": {"from": {"id": 42, "is_bot": False}, "text": "hi"}}
+
+
+def request(body: object = UPDATE, headers: list | None = None, query: str = "") -> CapturedRequest:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return CapturedRequest("POST", "/webhook/tg", query, headers or [], raw)
+
+
+@pytest.fixture
+def client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("body.update_id", "987"),
+        ("body.message.from.id", "42"),
+        ("body.message.from.is_bot", "false"),
+        ("body.message", None),
+        ("body.nope.deeper", None),
+        ("query.chat", "7"),
+        ("X-User-Id", "u-1"),
+        ("X-Missing", None),
+    ],
+)
+def test_extract_reads_headers_json_paths_and_query(spec: str, expected: str | None) -> None:
+    captured = request(headers=[("X-User-Id", "u-1")], query="chat=7&x=")
+    assert extract(captured, spec) == expected
+
+
+def test_extract_tolerates_non_json_bodies() -> None:
+    assert extract(request(body=b"\xff\x00 not json"), "body.id") is None
+
+
+# --- signature ---------------------------------------------------------------------------
+
+RULE = HmacRule(secret_env="HOOK_SECRET", header="X-Hub-Signature-256", prefix="sha256=")
+
+
+def test_good_signature_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    body = b'{"action":"opened"}'
+    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    verify_signature(request(body=body, headers=[("X-Hub-Signature-256", good)]), RULE)
+
+
+def test_base64_sha1_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "k")
+    rule = HmacRule(secret_env="HOOK_SECRET", header="X-Sig", algorithm="sha1", encoding="base64")
+    good = base64.b64encode(hmac.new(b"k", b"data", hashlib.sha1).digest()).decode()
+    assert expected_signature(rule, b"data", "k") == good
+    verify_signature(request(body=b"data", headers=[("X-Sig", good)]), rule)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[], [("X-Hub-Signature-256", "sha256=deadbeef")], [("X-Hub-Signature-256", "garbage \u00ff")]],
+)
+def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, headers: list) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    with pytest.raises(BadSignature) as caught:
+        verify_signature(request(headers=headers), RULE)
+    assert caught.value.status == 401
+
+
+# --- dedup -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "key", "expected"),
+    [
+        ([], "body.update_id", "key:987"),
+        ([("Idempotency-Key", "abc")], None, "header:abc"),
+        ([("X-GitHub-Delivery", "gh-1")], None, "header:gh-1"),
+        ([("Stripe-Signature", "t=1")], None, None),  # body has no "id": falls back to the hash
+    ],
+)
+def test_dedup_id_sources(headers: list, key: str | None, expected: str | None) -> None:
+    identity = dedup_id(request(headers=headers), key)
+    assert identity == expected if expected else identity.startswith("sha256:")
+
+
+def test_stripe_event_id_from_body() -> None:
+    captured = request(body={"id": "evt_1", "type": "x"}, headers=[("Stripe-Signature", "t=1")])
+    assert dedup_id(captured, None) == "stripe:evt_1"
+
+
+def test_hash_covers_method_path_and_body() -> None:
+    one, two = dedup_id(request(body=b"a"), None), dedup_id(request(body=b"b"), None)
+    assert one != two and one == dedup_id(request(body=b"a"), None)
+
+
+def test_second_claim_is_a_duplicate_of_the_first(client: redis.Redis) -> None:
+    dedup = Deduplicator(client, ttl=60)
+    first = dedup.claim("q", "key:1")
+    with pytest.raises(Duplicate) as caught:
+        dedup.claim("q", "key:1")
+    assert caught.value.job_id == first
+    assert caught.value.body() == {"status": "duplicate", "jobId": first}
+    assert dedup.claim("other-queue", "key:1") != first  # per queue
+
+
+def test_release_lets_a_retry_through(client: redis.Redis) -> None:
+    dedup = Deduplicator(client, ttl=60)
+    dedup.claim("q", "key:2")
+    dedup.release("q", "key:2")
+    dedup.claim("q", "key:2")
+
+
+def test_claims_expire_after_the_ttl(client: redis.Redis) -> None:
+    dedup = Deduplicator(client, ttl=1)
+    dedup.claim("q", "key:3")
+    time.sleep(1.2)
+    dedup.claim("q", "key:3")
+
+
+def test_many_concurrent_identical_claims_make_exactly_one_winner(client: redis.Redis) -> None:
+    dedup = Deduplicator(client, ttl=60)
+    winners, duplicates, start = [], [], threading.Barrier(32)
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            winners.append(dedup.claim("q", "key:race"))
+        except Duplicate as exc:
+            duplicates.append(exc.job_id)
+
+    threads = [threading.Thread(target=attempt) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    assert duplicates == [winners[0]] * 31
+
+
+# --- per-user rate limit -----------------------------------------------------------------
+
+
+def test_limit_per_user_and_queue_with_accurate_retry_after(client: redis.Redis) -> None:
+    limiter = UserRateLimiter(client, RateLimit(limit=3, window=2))
+    started = time.time()
+    for _ in range(3):
+        limiter.hit("q", "alice")
+    with pytest.raises(RateLimited) as caught:
+        limiter.hit("q", "alice")
+    assert caught.value.status == 429
+    assert caught.value.headers["Retry-After"] == str(caught.value.retry_after)
+    assert 1 <= caught.value.retry_after <= 2
+    limiter.hit("q", "bob")  # other users and queues are not affected
+    limiter.hit("other", "alice")
+    time.sleep(max(0.0, started + caught.value.retry_after - time.time()) + 0.05)
+    limiter.hit("q", "alice")  # the window moved on: allowed again, as Retry-After said
+
+
+def test_route_rule_overrides_the_default(client: redis.Redis) -> None:
+    limiter = UserRateLimiter(client, RateLimit(limit=100, window=60))
+    limiter.hit("q", "carol", RateLimit(limit=1, window=60))
+    with pytest.raises(RateLimited) as caught:
+        limiter.hit("q", "carol", RateLimit(limit=1, window=60))
+    assert 59 <= caught.value.retry_after <= 60
+    assert caught.value.body()["retryAfter"] == caught.value.retry_after
