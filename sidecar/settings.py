@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     """All sidecar settings; field aliases are the environment variable names."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, frozen=True
+        env_file=".env", extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True
     )
 
     n8n_url: str = Field("http://localhost:5678", alias="N8N_URL")

@@ -84,7 +84,9 @@ def translate() -> Iterator[None]:
     except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
         raise BackendUnavailable(f"Redis is unavailable: {exc}") from None
     except redis.ResponseError as exc:
-        if str(exc).startswith(("LOADING", "MASTERDOWN", "OOM", "MISCONF", "NOAUTH", "WRONGPASS")):
+        if str(exc).startswith(
+            ("LOADING", "MASTERDOWN", "OOM", "MISCONF", "NOAUTH", "WRONGPASS", "NOREPLICAS")
+        ):
             raise BackendUnavailable(f"Redis refused the command: {exc}") from None
         raise
 
