@@ -1,4 +1,4 @@
-"""The `n8n-sidecar` command line: serve, worker, check, dlq.
+"""The `n8n-sidecar` command line: serve, worker, check, dlq, events.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config (one line per problem).
 """
@@ -10,6 +10,7 @@ import sys
 import click
 
 from sidecar.cli_dlq import dlq
+from sidecar.cli_events import events
 from sidecar.cli_support import settings_or_exit
 
 
@@ -62,3 +63,4 @@ def check() -> None:
 
 
 main.add_command(dlq)
+main.add_command(events)

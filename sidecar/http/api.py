@@ -1,10 +1,12 @@
-"""Management API, queues and jobs: GET /v1/queues, pause/resume, GET /v1/jobs/{id}."""
+"""Management API: queues (counts, pause/resume), jobs, and the event stream."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
-from sidecar.http.api_support import queue_param, redis_client, settings
+from sidecar.errors import BadRequest
+from sidecar.events import read_events, valid_stream_id
+from sidecar.http.api_support import int_param, queue_param, redis_client, settings
 from sidecar.http.auth import require
 from sidecar.queues.inspect import job_view
 from sidecar.queues.names import all_queues
@@ -47,3 +49,14 @@ def _set_paused(queue: str, paused: bool) -> Response:
 def get_job(job_id: str) -> Response:
     """Status, attempts, result or error of one job."""
     return jsonify(job_view(redis_client(), job_id))
+
+
+@blueprint.get("/events")
+@require("viewer")
+def list_events() -> Response:
+    """Events after ?after=ID (default: from the start), oldest first, at most ?limit."""
+    after = request.args.get("after", "0") or "0"
+    if not valid_stream_id(after):
+        raise BadRequest(f"'after' must be an event id like 1700000000000-0, got {after!r}")
+    events = read_events(redis_client(), after, int_param("limit", 100, 1, 1000))
+    return jsonify(events=events, last=events[-1]["id"] if events else after)

@@ -1,0 +1,53 @@
+"""The event stream `sidecar:events`: completed, failed, stalled, duplicate, rate_limited,
+mode_changed, alert — one capped Redis stream every process writes and `GET /v1/events` reads.
+
+Each entry has two fields: `type` and `data` (a JSON object). XADD MAXLEN ~ keeps it near
+STREAM_MAXLEN entries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import redis
+
+from sidecar.queues.connection import translate
+
+STREAM_KEY = "sidecar:events"
+STREAM_MAXLEN = 10_000
+STREAM_ID = re.compile(r"^(\d+)(-\d+)?$")
+
+
+def add_event(target: redis.Redis | redis.client.Pipeline, kind: str, data: dict[str, Any]) -> None:
+    """XADD one event on `target` (a client, or a pipeline to batch it with other writes)."""
+    fields = {"type": kind, "data": json.dumps(data, default=str)}
+    target.xadd(STREAM_KEY, fields, maxlen=STREAM_MAXLEN, approximate=True)
+
+
+def valid_stream_id(value: str) -> bool:
+    """Whether `value` is a stream id ('1700000000000-0' or '1700000000000'), or '0'."""
+    return bool(STREAM_ID.match(value))
+
+
+def read_events(
+    client: redis.Redis, after: str = "0", count: int = 100, block_ms: int | None = None
+) -> list[dict[str, Any]]:
+    """Events with an id greater than `after`, oldest first (waiting up to block_ms if given)."""
+    with translate():
+        if block_ms is None:
+            rows = client.xrange(STREAM_KEY, min=f"({after}", max="+", count=count)
+        else:
+            reply = client.xread({STREAM_KEY: after}, count=count, block=block_ms)
+            rows = reply[0][1] if reply else []
+    return [_event(entry_id, fields) for entry_id, fields in rows]
+
+
+def _event(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    data = fields.get(b"data", b"{}")
+    return {
+        "id": entry_id.decode(),
+        "type": fields.get(b"type", b"").decode(),
+        "data": json.loads(data),
+    }
