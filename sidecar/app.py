@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, jsonify, request
 
-from sidecar.http import api, dlq_api, health
+from sidecar.http import api, dlq_api, health, openapi
 from sidecar.http.errors import error_answer
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(dlq_api.blueprint)
+    app.register_blueprint(openapi.blueprint)
     if not settings.admin_tokens:
         log.warning("SIDECAR_ADMIN_TOKENS is not set: the management API (/v1) refuses every call")
     _install_error_handlers(app)
