@@ -11,6 +11,7 @@ from sidecar.http.auth import require
 from sidecar.queues.inspect import job_view
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts, set_paused
+from sidecar.queues.stats import queue_metrics
 
 blueprint = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -60,3 +61,12 @@ def list_events() -> Response:
         raise BadRequest(f"'after' must be an event id like 1700000000000-0, got {after!r}")
     events = read_events(redis_client(), after, int_param("limit", 100, 1, 1000))
     return jsonify(events=events, last=events[-1]["id"] if events else after)
+
+
+@blueprint.get("/metrics/queues")
+@require("viewer")
+def queue_delivery_metrics() -> Response:
+    """Per queue over the last ?minutes (default 15): processed, failed, avg and p95 time (ms)."""
+    minutes = int_param("minutes", 15, 1, 60)
+    rows = queue_metrics(redis_client(), all_queues(settings().queue_prefix), minutes)
+    return jsonify(windowMinutes=minutes, queues=[{"name": n, **row} for n, row in rows.items()])

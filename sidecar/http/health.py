@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from sidecar.queues.gauges import render_queue_gauges
+from sidecar.queues.names import all_queues
 from sidecar.telemetry import render
 
 blueprint = Blueprint("health", __name__)
@@ -33,6 +35,11 @@ def readyz() -> tuple[Response, int]:
 
 @blueprint.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text exposition (unauthenticated, as SPEC §5 says)."""
+    """Prometheus text exposition (unauthenticated, as SPEC §5 says), with queue gauges
+    read from Redis when it is configured."""
+    state = current_app.extensions["sidecar"]
     payload, content_type = render()
+    if state.intake is not None:
+        queues = all_queues(state.settings.queue_prefix)
+        payload += render_queue_gauges(state.intake.client, queues)
     return Response(payload, content_type=content_type)

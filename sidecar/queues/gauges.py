@@ -1,0 +1,80 @@
+"""Prometheus gauges read from Redis at scrape time: depth, states, delivery stats, oldest
+waiting job, live workers. Built per scrape on a private registry, so nothing global."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from rq.utils import utcparse
+
+from sidecar.queues.jobs import JOB_PREFIX, queue_key
+from sidecar.queues.overview import queue_counts
+from sidecar.queues.stats import queue_metrics
+
+WORKERS_KEY = "sidecar:workers"
+
+
+class QueueCollector(Collector):
+    """Collects the queue gauges for `queues` from `client`."""
+
+    def __init__(self, client: redis.Redis, queues: list[str]) -> None:
+        self.client, self.queues = client, queues
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One family per measure, labelled by queue."""
+        jobs = GaugeMetricFamily(
+            "sidecar_queue_jobs", "Jobs per queue and state", labels=["queue", "state"]
+        )
+        for queue, row in queue_counts(self.client, self.queues).items():
+            for state, value in row.items():
+                jobs.add_metric([queue, state], float(value))
+        yield jobs
+        yield from self._delivery_stats()
+        oldest = GaugeMetricFamily(
+            "sidecar_queue_oldest_waiting_seconds",
+            "Age of the oldest waiting job",
+            labels=["queue"],
+        )
+        for queue in self.queues:
+            oldest.add_metric([queue], self._oldest_age(queue))
+        yield oldest
+        workers = GaugeMetricFamily(
+            "sidecar_workers_live", "Worker processes seen in the last minute"
+        )
+        workers.add_metric([], float(self.client.zcount(WORKERS_KEY, time.time() - 60, "+inf")))
+        yield workers
+
+    def _delivery_stats(self) -> Iterator[GaugeMetricFamily]:
+        stats = queue_metrics(self.client, self.queues)
+        names = {
+            "processed": "sidecar_queue_processed_15m",
+            "failed": "sidecar_queue_failed_15m",
+            "p95ProcessingTime": "sidecar_queue_p95_processing_ms",
+        }
+        for field, name in names.items():
+            family = GaugeMetricFamily(name, f"{field} over the last 15 minutes", labels=["queue"])
+            for queue, row in stats.items():
+                family.add_metric([queue], float(row[field]))
+            yield family
+
+    def _oldest_age(self, queue: str) -> float:
+        first = self.client.lindex(queue_key(queue), 0)
+        enqueued = self.client.hget(JOB_PREFIX + first.decode(), "enqueued_at") if first else None
+        if not enqueued:
+            return 0.0
+        return max(0.0, time.time() - utcparse(enqueued.decode()).timestamp())
+
+
+def render_queue_gauges(client: redis.Redis, queues: list[str]) -> bytes:
+    """The gauges in Prometheus text format (empty when Redis cannot be read)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector(client, queues))
+    try:
+        return generate_latest(registry)
+    except redis.RedisError:
+        return b""
