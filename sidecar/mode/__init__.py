@@ -1,0 +1,12 @@
+"""Automatic single ⇄ queue switching (ADR-001 thresholds, SPEC §1, §5 /v1/mode, §6 alerts).
+
+signals.py     record_webhook() / record_latency() on the hot path; SignalSampler
+rate.py, latency.py, memory.py, n8n.py   the sources behind the three signals
+controller.py  the pure state machine: Controller(thresholds, clock).observe(signals)
+store.py       the shared mode in Redis (ModeStore); local_store.py without Redis
+lock.py        one evaluator at a time
+alerts.py      Alert and Alerter (log, event stream, metric, webhook)
+monitor.py     the loop that ties them together in each gateway
+backlog.py     the drained-queues rule; metrics.py, stream.py: gauges and events
+report.py      the /v1/mode and `status` view: mode_report(store, thresholds)
+"""

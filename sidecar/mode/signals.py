@@ -1,0 +1,146 @@
+"""The three ADR-001 signals, sampled for the controller; each source fails soft.
+
+Hot path (called per request / per delivery, no I/O, a short in-process lock):
+
+    record_webhook()          a webhook arrived at this gateway
+    record_latency(seconds)   n8n answered (passthrough or worker delivery) after `seconds`
+
+Both feed this process's default counters (`RATE`, `LATENCY`); `flush_local(client)`
+moves them to Redis and is called every SIDECAR_MONITOR_INTERVAL_SECONDS by the monitor
+(gateways) or a `SignalFlusher` (workers).
+
+`SignalSampler.sample()` builds a `Signals`: a source that fails (Redis down, n8n
+unreachable, a missing file) gives None and is logged once when it starts failing and
+once when it recovers — it never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from sidecar.mode.controller import Signals
+from sidecar.mode.latency import LatencyReservoir, percentile
+from sidecar.mode.memory import CGROUP_ROOT, host_memory_percent
+from sidecar.mode.n8n import N8nClient
+from sidecar.mode.rate import RateCounter
+
+log = logging.getLogger("sidecar.mode.signals")
+
+RATE = RateCounter()
+LATENCY = LatencyReservoir()
+
+
+def record_webhook() -> None:
+    """Count one webhook received by this process (hot path)."""
+    RATE.record()
+
+
+def record_latency(seconds: float) -> None:
+    """Keep one n8n answer time seen by this process (hot path)."""
+    LATENCY.record(seconds)
+
+
+def latency_window_seconds(settings: Any) -> float:
+    """How far back the p95 looks: the sustain period ("consistently"), at least 4 samples."""
+    return max(settings.sustain_seconds, 4 * settings.monitor_interval_seconds)
+
+
+def flush_local(
+    client: redis.Redis | None, rate: RateCounter = RATE, latency: LatencyReservoir = LATENCY
+) -> bool:
+    """Flush this process's counters to Redis; False (logged) when Redis refused them."""
+    try:
+        rate.flush(client)
+        latency.flush(client)
+    except Exception as exc:
+        log.warning("could not flush signal counters: %s", exc)
+        return False
+    return True
+
+
+class SoftSource:
+    """Wraps one signal source: None instead of an exception, logged on state changes."""
+
+    def __init__(self, name: str, read: Callable[[], float | None]) -> None:
+        self.name, self.read = name, read
+        self.error: str | None = None
+
+    def __call__(self) -> float | None:
+        """The source's value, or None when it failed."""
+        try:
+            value = self.read()
+        except Exception as exc:
+            if self.error is None:
+                log.warning("signal %s unavailable: %s", self.name, exc)
+            self.error = str(exc) or type(exc).__name__
+            return None
+        if self.error is not None:
+            log.info("signal %s available again", self.name)
+            self.error = None
+        return None if value is None else float(value)
+
+
+class SignalSampler:
+    """Samples the signals. Parameters: `settings`, `client` (None without Redis), `n8n`
+    (an N8nClient; made from settings when None), the process counters, `cgroup_root`."""
+
+    def __init__(
+        self,
+        settings: Any,
+        client: redis.Redis | None,
+        n8n: N8nClient | None = None,
+        rate: RateCounter = RATE,
+        latency: LatencyReservoir = LATENCY,
+        cgroup_root: Path = CGROUP_ROOT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings, self.client, self.clock = settings, client, clock
+        self.rate, self.latency, self.cgroup_root = rate, latency, cgroup_root
+        key = settings.n8n_api_key.get_secret_value() if settings.n8n_api_key else None
+        self.n8n = n8n or N8nClient(settings.n8n_url, key)
+        self.sources = {
+            "webhooks_per_hour": SoftSource("webhooks_per_hour", self.webhooks_per_hour),
+            "exec_p95_seconds": SoftSource("exec_p95_seconds", self.exec_p95_seconds),
+            "memory_percent": SoftSource("memory_percent", self.memory_percent),
+        }
+        self._executions = SoftSource("n8n_executions", self.n8n_exec_p95_seconds)
+
+    def sample(self) -> Signals:
+        """One sample of every signal (None where a source failed)."""
+        return Signals(**{name: source() for name, source in self.sources.items()})
+
+    def errors(self) -> dict[str, str]:
+        """Why each currently failing source (or n8n's execution list) failed."""
+        sources = [*self.sources.values(), self._executions]
+        return {s.name: s.error for s in sources if s.error is not None}
+
+    def webhooks_per_hour(self) -> float:
+        """Webhooks received in the last hour across gateways."""
+        return self.rate.per_hour(self.client)
+
+    def exec_p95_seconds(self) -> float | None:
+        """The larger of the p95 answer time and (with an API key) n8n's p95 execution time."""
+        answers = self.latency.p95(self.client)
+        if not self.n8n.api_key:
+            return answers
+        executions = self._executions()
+        found = [v for v in (answers, executions) if v is not None]
+        return max(found) if found else None
+
+    def n8n_exec_p95_seconds(self) -> float | None:
+        """p95 duration of the executions n8n finished within the latency window."""
+        since = self.clock() - self.latency.window_seconds
+        return percentile(self.n8n.execution_durations(since))
+
+    def memory_percent(self) -> float:
+        """Memory in use (%), per SIDECAR_MEMORY_SOURCE."""
+        if self.settings.memory_source == "n8n":
+            limit = float(self.settings.n8n_memory_limit_bytes)
+            return self.n8n.resident_memory_bytes() / limit * 100.0
+        return host_memory_percent(self.cgroup_root)
