@@ -26,6 +26,14 @@ def add_event(target: redis.Redis | redis.client.Pipeline, kind: str, data: dict
     target.xadd(STREAM_KEY, fields, maxlen=STREAM_MAXLEN, approximate=True)
 
 
+def publish_event(client: redis.Redis, kind: str, data: dict[str, Any]) -> str:
+    """XADD one event now; its id. BackendUnavailable when Redis cannot take it."""
+    fields = {"type": kind, "data": json.dumps(data, default=str)}
+    with translate():
+        entry_id = client.xadd(STREAM_KEY, fields, maxlen=STREAM_MAXLEN, approximate=True)
+    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
 def valid_stream_id(value: str) -> bool:
     """Whether `value` is a stream id ('1700000000000-0' or '1700000000000'), or '0'."""
     return bool(STREAM_ID.match(value))

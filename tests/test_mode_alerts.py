@@ -14,10 +14,9 @@ from redis.retry import Retry
 from support.alert_receiver import AlertReceiver
 from support.ports import free_port
 
-from sidecar.mode import stream
+from sidecar.events import STREAM_KEY
 from sidecar.mode.alerts import Alert, Alerter, alert_from_event
 from sidecar.mode.controller import Event, Signals
-from sidecar.mode.stream import STREAM_KEY, publish_event
 
 FAST = {"retry_wait": 0.05, "retry_max_wait": 0.2, "timeout": 2.0}
 SPEC_FIELDS = {"kind", "severity", "message", "signals", "mode", "at"}
@@ -174,14 +173,6 @@ def test_alerts_go_to_the_event_stream_and_the_metric(rdb: redis.Redis, make_ale
     assert fields[b"type"] == b"alert"
     assert json.loads(fields[b"data"]) == alert.to_dict()
     assert alerts_total("dlq_growing") == before + 1
-
-
-def test_the_event_stream_is_capped(rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stream, "STREAM_MAXLEN", 50)
-    for n in range(1000):
-        publish_event(rdb, "alert", {"n": n})
-
-    assert rdb.xlen(STREAM_KEY) <= 150  # MAXLEN ~ trims whole nodes of 100 entries
 
 
 def test_without_redis_alerts_are_still_posted(

@@ -13,6 +13,7 @@ from redis.retry import Retry
 from support.alert_receiver import AlertReceiver
 from support.ports import free_port
 
+from sidecar.events import STREAM_KEY
 from sidecar.mode import signals
 from sidecar.mode.alerts import Alerter
 from sidecar.mode.latency import KEY as LATENCY_KEY
@@ -22,7 +23,6 @@ from sidecar.mode.lock import LOCK_KEY
 from sidecar.mode.monitor import Monitor, SignalFlusher
 from sidecar.mode.rate import RateCounter
 from sidecar.mode.signals import SignalSampler
-from sidecar.mode.stream import STREAM_KEY
 from sidecar.queues.jobs import queue_key
 from sidecar.queues.names import dead_letter_queue, inbound_queue
 from sidecar.settings import Settings, load_settings

@@ -7,6 +7,6 @@ store.py       the shared mode in Redis (ModeStore); local_store.py without Redi
 lock.py        one evaluator at a time
 alerts.py      Alert and Alerter (log, event stream, metric, webhook)
 monitor.py     the loop that ties them together in each gateway
-backlog.py     the drained-queues rule; metrics.py, stream.py: gauges and events
+backlog.py     the drained-queues rule; metrics.py: gauges (events: sidecar/events.py)
 report.py      the /v1/mode and `status` view: mode_report(store, thresholds)
 """

@@ -31,6 +31,7 @@ from tenacity import (
 )
 
 from sidecar.errors import BackendUnavailable
+from sidecar.events import publish_event
 from sidecar.mode.controller import (
     MODE_CHANGED,
     QUEUE_UNAVAILABLE,
@@ -40,7 +41,6 @@ from sidecar.mode.controller import (
     Signals,
 )
 from sidecar.mode.store import iso
-from sidecar.mode.stream import publish_event
 from sidecar.queues.connection import translate
 
 log = logging.getLogger("sidecar.alerts")

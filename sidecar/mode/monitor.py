@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 from sidecar.errors import BackendUnavailable
+from sidecar.events import publish_event
 from sidecar.mode import metrics
 from sidecar.mode.alerts import (
     DLQ_GROWING,
@@ -51,7 +52,6 @@ from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.lock import EvaluatorLock, LocalLock
 from sidecar.mode.signals import LATENCY, SignalSampler, flush_local, latency_window_seconds
 from sidecar.mode.store import ModeView, iso
-from sidecar.mode.stream import publish_event
 
 log = logging.getLogger("sidecar.mode.monitor")
 
