@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, jsonify, request
 
-from sidecar.http import api, dlq_api, health, openapi
+from sidecar.errors import BackendUnavailable
+from sidecar.http import api, dlq_api, health, mode_api, openapi
 from sidecar.http.errors import error_answer
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
+from sidecar.mode.local_store import AnyStore, open_store
+from sidecar.mode.monitor import Monitor
 from sidecar.queues.connection import connect
+from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake
 from sidecar.settings import Settings
 from sidecar.telemetry import REQUESTS, path_class
@@ -27,16 +31,16 @@ class SidecarState:
     settings: Settings
     upstream: Upstream
     intake: Intake | None
+    store: AnyStore
     ingress: Ingress = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingress = Ingress(self.upstream, self.intake, self.current_mode)
 
     def current_mode(self) -> str:
-        """The mode webhooks are handled in right now: 'single' or 'queue'.
-
-        SIDECAR_MODE=queue pins queue mode; 'auto' starts (and for now stays) in single."""
-        return "queue" if self.settings.mode == "queue" else "single"
+        """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode
+        every gateway follows (cached for half a second), single without Redis."""
+        return self.store.current().mode
 
     def redis_health(self) -> tuple[bool, str]:
         """(ok, detail) for Redis."""
@@ -49,11 +53,15 @@ def create_app(settings: Settings) -> Flask:
     upstream = Upstream(
         settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
     )
-    intake = Intake(connect(settings), settings) if settings.redis_configured else None
-    app.extensions["sidecar"] = SidecarState(settings, upstream, intake)
+    client = connect(settings) if settings.redis_configured else None
+    intake = Intake(client, settings) if client is not None else None
+    store = open_store(client, configured=settings.mode)
+    _apply_configured_mode(store, settings)
+    app.extensions["sidecar"] = SidecarState(settings, upstream, intake, store)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(dlq_api.blueprint)
+    app.register_blueprint(mode_api.blueprint)
     app.register_blueprint(openapi.blueprint)
     if not settings.admin_tokens:
         log.warning("SIDECAR_ADMIN_TOKENS is not set: the management API (/v1) refuses every call")
@@ -61,6 +69,30 @@ def create_app(settings: Settings) -> Flask:
     app.after_request(_stamp_response)
     app.wsgi_app = WebhookGateway(app.wsgi_app, app.extensions["sidecar"])  # type: ignore[method-assign]
     return app
+
+
+def _apply_configured_mode(store: AnyStore, settings: Settings) -> None:
+    """SIDECAR_MODE=single|queue pins the shared mode; auto lifts a pin made by config."""
+    try:
+        store.apply_configured(settings.mode)
+    except BackendUnavailable as exc:
+        log.warning(
+            "cannot apply SIDECAR_MODE=%s yet, Redis is unavailable: %s", settings.mode, exc
+        )
+
+
+def start_monitor(app: Flask) -> Monitor:
+    """Start the mode monitor of this gateway process (called by `serve`, not by tests)."""
+    state: SidecarState = app.extensions["sidecar"]
+    client = state.intake.client if state.intake else None
+    monitor = Monitor(
+        state.settings,
+        client,
+        store=state.store,
+        n8n_health=state.upstream.healthy,
+        live_workers=lambda: live_worker_count(client) if client else 0,
+    )
+    return monitor.start()
 
 
 def _stamp_response(response: Response) -> Response:

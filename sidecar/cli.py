@@ -1,4 +1,4 @@
-"""The `n8n-sidecar` command line: serve, worker, check, dlq, events.
+"""The `n8n-sidecar` command line: serve, worker, check, status, mode, dlq, events.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config (one line per problem).
 """
@@ -11,6 +11,7 @@ import click
 
 from sidecar.cli_dlq import dlq
 from sidecar.cli_events import events
+from sidecar.cli_mode import mode, status
 from sidecar.cli_support import settings_or_exit
 
 
@@ -64,3 +65,5 @@ def check() -> None:
 
 main.add_command(dlq)
 main.add_command(events)
+main.add_command(mode)
+main.add_command(status)

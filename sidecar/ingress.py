@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
+from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
@@ -45,6 +46,7 @@ class Ingress:
             UPSTREAM_ERRORS.labels(kind=exc.code).inc()
             raise
         UPSTREAM_LATENCY.labels(path_class=path_class(captured.path)).observe(answer.elapsed)
+        record_latency(answer.elapsed)
         return answer
 
     def enqueue(self, captured: CapturedRequest) -> Queued:

@@ -41,9 +41,11 @@ class GatewayServer(BaseApplication):
 
     def load(self):
         """Build the WSGI app in each worker."""
-        from sidecar.app import create_app
+        from sidecar.app import create_app, start_monitor
 
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        start_monitor(app)
+        return app
 
 
 def run_gateway(settings: Settings) -> None:

@@ -82,6 +82,8 @@ def test_real_answers_match_the_document(app, settings, spec: dict) -> None:
         ("/v1/dlq", "get", "/v1/dlq?limit=0", {}),
         ("/v1/dlq/{id}", "get", f"/v1/dlq/{entry}", {}),
         ("/v1/events", "get", "/v1/events", {}),
+        ("/v1/mode", "get", "/v1/mode", {}),
+        ("/v1/metrics/queues", "get", "/v1/metrics/queues", {}),
         ("/v1/dlq/{id}/replay", "post", f"/v1/dlq/{entry}/replay", {}),
         ("/v1/dlq/replay", "post", "/v1/dlq/replay", {}),
         ("/v1/dlq/{id}", "delete", "/v1/dlq/nope", {}),

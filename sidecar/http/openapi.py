@@ -76,6 +76,33 @@ SCHEMAS: dict[str, dict] = {
     ),
     "BulkReplayed": obj(["replayed", "skipped"], replayed=INT, skipped=INT),
     "Deleted": obj(["status", "id"], status={"const": "deleted"}, id=STR),
+    "Mode": obj(
+        ["mode", "pinned", "reason", "since", "signals", "history"],
+        mode={"enum": ["single", "queue"]},
+        pinned=BOOL,
+        pinnedBy=NULLABLE_STR,
+        reason=STR,
+        since=NULLABLE_STR,
+        source=STR,
+        signals={"type": "object"},
+        sampledAt=NULLABLE_STR,
+        history={"type": "array", "items": {"type": "object"}},
+    ),
+    "QueueMetrics": obj(
+        ["windowMinutes", "queues"],
+        windowMinutes=INT,
+        queues={
+            "type": "array",
+            "items": obj(
+                ["name", "processed", "failed", "avgProcessingTime", "p95ProcessingTime"],
+                name=STR,
+                processed=INT,
+                failed=INT,
+                avgProcessingTime={"type": "number"},
+                p95ProcessingTime={"type": "number"},
+            ),
+        },
+    ),
     "Event": obj(["id", "type", "data"], id=STR, type=STR, data={"type": "object"}),
     "Events": obj(
         ["events", "last"],
@@ -245,6 +272,34 @@ def api_paths() -> dict[str, dict]:
                 409,
                 503,
                 parameters=ID,
+            )
+        },
+        "/v1/mode": {
+            "get": op(
+                "mode, why, since, signals vs thresholds", "viewer", answer(200, "Mode", "the mode")
+            ),
+            "put": op(
+                "pin single/queue, or auto to unpin",
+                "admin",
+                answer(200, "Mode", "the mode"),
+                400,
+                409,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        JSON: {"schema": obj(["mode"], mode={"enum": ["single", "queue", "auto"]})}
+                    },
+                },
+            ),
+        },
+        "/v1/metrics/queues": {
+            "get": op(
+                "delivery statistics per queue",
+                "viewer",
+                answer(200, "QueueMetrics", "statistics"),
+                400,
+                503,
+                parameters=[param("minutes", "query", INT, False)],
             )
         },
         "/v1/events": {

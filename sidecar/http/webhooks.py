@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sidecar.capture import capture
 from sidecar.http.errors import error_answer
+from sidecar.mode.signals import record_webhook
 from sidecar.queues.intake import Queued
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import UpstreamResponse
@@ -79,6 +80,7 @@ class WebhookGateway:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PATH_STARTS):
             return self.fallback(environ, start_response)
+        record_webhook()
         status, headers, body = self._answer(environ)
         mode = self.state.current_mode()
         headers.append(("X-Sidecar-Mode", mode))

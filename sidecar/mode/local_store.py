@@ -122,6 +122,10 @@ class LocalModeStore:
 AnyStore = ModeStore | LocalModeStore
 
 
-def open_store(client: redis.Redis | None, cache_seconds: float = CACHE_SECONDS) -> AnyStore:
+def open_store(
+    client: redis.Redis | None, cache_seconds: float = CACHE_SECONDS, configured: str = "auto"
+) -> AnyStore:
     """The shared store when Redis is configured, else the in-process one."""
-    return LocalModeStore() if client is None else ModeStore(client, cache_seconds=cache_seconds)
+    if client is None:
+        return LocalModeStore()
+    return ModeStore(client, cache_seconds=cache_seconds, configured=configured)

@@ -91,11 +91,19 @@ FALLBACK_VIEW = ModeView(
 )
 
 
-def parse_view(fields: dict) -> ModeView:
-    """A ModeView from the `sidecar:mode` hash (DEFAULT_VIEW when empty)."""
+def configured_view(configured: str) -> ModeView:
+    """The view SIDECAR_MODE implies before anything is stored: a config pin, or the default."""
+    if configured not in MODES:
+        return DEFAULT_VIEW
+    reason = f"SIDECAR_MODE={configured}"
+    return ModeView(configured, reason, 0.0, pinned=True, pinned_by="config", source="config")
+
+
+def parse_view(fields: dict, empty: ModeView = DEFAULT_VIEW) -> ModeView:
+    """A ModeView from the `sidecar:mode` hash (`empty` when there is none)."""
     data = {as_text(k): as_text(v) for k, v in fields.items()}
     if data.get("mode") not in MODES:
-        return DEFAULT_VIEW
+        return empty
     return ModeView(
         mode=str(data["mode"]),
         reason=data.get("reason") or "",
@@ -113,7 +121,8 @@ def history_entry(at: float, before: str, after: str, reason: str, pinned: bool,
 
 class ModeStore:
     """The mode in Redis. Parameters: `client`, `cache_seconds` (current()'s cache),
-    `history_size` (switches kept), `clock` (unix seconds, for since and history)."""
+    `history_size` (switches kept), `clock` (unix seconds, for since and history),
+    `configured` (SIDECAR_MODE: the mode while Redis holds none, e.g. after losing its data)."""
 
     def __init__(
         self,
@@ -121,8 +130,10 @@ class ModeStore:
         cache_seconds: float = CACHE_SECONDS,
         history_size: int = HISTORY_SIZE,
         clock: Callable[[], float] = time.time,
+        configured: str = "auto",
     ) -> None:
         self.client, self.cache_seconds = client, cache_seconds
+        self.empty_view = configured_view(configured)
         self.history_size, self.clock = history_size, clock
         self._cached: tuple[float, ModeView] | None = None
         self._refreshing = threading.Lock()
@@ -149,7 +160,7 @@ class ModeStore:
     def read(self) -> ModeView:
         """The effective mode, straight from Redis; BackendUnavailable when unreachable."""
         with translate():
-            return parse_view(self.client.hgetall(MODE_KEY))
+            return parse_view(self.client.hgetall(MODE_KEY), self.empty_view)
 
     def pin(self, mode: str, by: str = "operator", reason: str | None = None) -> ModeView:
         """Pin `mode` ('single' or 'queue') for every gateway until unpin()."""
@@ -159,7 +170,7 @@ class ModeStore:
 
         def pin_it(pipe: Pipeline) -> ModeView:
             """Inside WATCH: write the pinned view and its history entry."""
-            before, now = parse_view(pipe.hgetall(MODE_KEY)), self.clock()
+            before, now = parse_view(pipe.hgetall(MODE_KEY), self.empty_view), self.clock()
             since = before.since if before.mode == mode and before.source != "default" else now
             after = ModeView(mode, why, since, pinned=True, pinned_by=by)
             pipe.multi()
@@ -174,7 +185,7 @@ class ModeStore:
 
         def unpin_it(pipe: Pipeline) -> ModeView:
             """Inside WATCH: lift the pin and restart the controller from the current mode."""
-            before, now = parse_view(pipe.hgetall(MODE_KEY)), self.clock()
+            before, now = parse_view(pipe.hgetall(MODE_KEY), self.empty_view), self.clock()
             if not before.pinned:
                 return before
             why = f"unpinned by {by}: automatic switching continues from {before.mode}"
@@ -221,7 +232,7 @@ class ModeStore:
             """Inside WATCH: write only while holding the lock and not pinned."""
             if token is not None and as_text(pipe.get(LOCK_KEY)) != token:
                 return False
-            before = parse_view(pipe.hgetall(MODE_KEY))
+            before = parse_view(pipe.hgetall(MODE_KEY), self.empty_view)
             if before.pinned:
                 return False
             pipe.multi()

@@ -70,6 +70,11 @@ class QueueCollector(Collector):
         return max(0.0, time.time() - utcparse(enqueued.decode()).timestamp())
 
 
+def live_worker_count(client: redis.Redis, within_seconds: float = 60) -> int:
+    """Worker processes that checked in during the last `within_seconds`."""
+    return int(client.zcount(WORKERS_KEY, time.time() - within_seconds, "+inf"))
+
+
 def render_queue_gauges(client: redis.Redis, queues: list[str]) -> bytes:
     """The gauges in Prometheus text format (empty when Redis cannot be read)."""
     registry = CollectorRegistry(auto_describe=False)
