@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from flask import Flask, Response, current_app, jsonify, request
 
 from sidecar.errors import BackendUnavailable
-from sidecar.http import api, dlq_api, health, mode_api, openapi
+from sidecar.http import api, dlq_api, health, jobs_api, mode_api, openapi
 from sidecar.http.errors import error_answer
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(dlq_api.blueprint)
+    app.register_blueprint(jobs_api.blueprint)
     app.register_blueprint(mode_api.blueprint)
     app.register_blueprint(openapi.blueprint)
     if not settings.admin_tokens:

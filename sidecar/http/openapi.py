@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify
 
 from sidecar import __version__
 from sidecar.http.webhooks import PREFIXES
+from sidecar.typed.models import MODELS
 
 blueprint = Blueprint("openapi", __name__)
 JSON = "application/json"
@@ -331,6 +332,18 @@ def webhook_paths() -> dict[str, dict]:
     return {f"/{prefix}/{{path}}": dict.fromkeys(methods, operation) for prefix in PREFIXES}
 
 
+def typed_schemas() -> tuple[list[str], dict[str, dict]]:
+    """The typed-job models as components: (the nine top-level names, every schema)."""
+    top, schemas = [], {}
+    for operation, model in MODELS.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        name = "Job_" + operation.replace(":", "_")
+        schemas[name] = {**schema, "description": f"body of POST /v1/jobs/{operation}"}
+        top.append(name)
+    return top, schemas
+
+
 def document(
     extra_paths: dict[str, dict] | None = None, extra_schemas: dict[str, dict] | None = None
 ) -> dict:
@@ -340,7 +353,7 @@ def document(
         "info": {"title": "n8n-sidecar", "version": __version__},
         "paths": {**api_paths(), **webhook_paths(), **(extra_paths or {})},
         "components": {
-            "schemas": {**SCHEMAS, **(extra_schemas or {})},
+            "schemas": {**SCHEMAS, **typed_schemas()[1], **(extra_schemas or {})},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
