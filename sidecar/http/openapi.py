@@ -223,7 +223,41 @@ def api_paths() -> dict[str, dict]:
             )
         },
         "/v1/jobs/{id}": {
-            "get": op("one job", "viewer", answer(200, "Job", "the job"), 404, 503, parameters=ID)
+            "get": op(
+                "one job (id: a job id)",
+                "viewer",
+                answer(200, "Job", "the job"),
+                404,
+                503,
+                parameters=ID,
+            ),
+            "post": op(
+                "enqueue a typed job (id: a typed queue, e.g. tasks:create; body: its model)",
+                "operator",
+                {
+                    **answer(202, "Queued", "stored"),
+                    **answer(200, "Duplicate", "same Idempotency-Key"),
+                },
+                400,
+                404,
+                413,
+                422,
+                503,
+                parameters=ID,
+                requestBody={
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "oneOf": [
+                                    {"$ref": f"#/components/schemas/{name}"}
+                                    for name in typed_schemas()[0]
+                                ]
+                            }
+                        }
+                    },
+                },
+            ),
         },
         "/v1/dlq": {
             "get": op(
