@@ -14,6 +14,7 @@ from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
+from sidecar.mode.signals import RATE
 from sidecar.queues.connection import connect
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake
@@ -86,6 +87,7 @@ def start_monitor(app: Flask) -> Monitor:
     """Start the mode monitor of this gateway process (called by `serve`, not by tests)."""
     state: SidecarState = app.extensions["sidecar"]
     client = state.intake.client if state.intake else None
+    RATE.configure(state.settings.rate_window_seconds)
     monitor = Monitor(
         state.settings,
         client,

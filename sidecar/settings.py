@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     cooldown_seconds: Seconds = Field(1800, alias="SIDECAR_COOLDOWN_SECONDS")
     recovery_ratio: float = Field(0.7, alias="SIDECAR_RECOVERY_RATIO", gt=0, lt=1)
     monitor_interval_seconds: Seconds = Field(15, alias="SIDECAR_MONITOR_INTERVAL_SECONDS")
+    rate_window_seconds: float = Field(3600, alias="SIDECAR_RATE_WINDOW_SECONDS", ge=1)
     memory_source: Literal["host", "n8n"] = Field("host", alias="SIDECAR_MEMORY_SOURCE")
     n8n_memory_limit_bytes: int | None = Field(None, alias="SIDECAR_N8N_MEMORY_LIMIT_BYTES", gt=0)
     n8n_api_key: SecretStr | None = Field(None, alias="SIDECAR_N8N_API_KEY")

@@ -20,7 +20,7 @@ from sidecar.mode.latency import KEY as LATENCY_KEY
 from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import cgroup_memory_percent, host_memory_percent
 from sidecar.mode.n8n import N8nSourceError, execution_durations, resident_memory_bytes
-from sidecar.mode.rate import BUCKET_TTL_SECONDS, RateCounter, bucket_key
+from sidecar.mode.rate import RateCounter
 from sidecar.mode.signals import SignalSampler
 from sidecar.settings import load_settings
 
@@ -67,8 +67,8 @@ def test_the_rate_is_shared_by_every_process(rdb: redis.Redis) -> None:
     assert gateway_a.per_hour(rdb) == 50
     assert gateway_b.per_hour(rdb) == 55
     minute = int(clock.now // 60)
-    assert int(rdb.get(bucket_key(minute))) == 50
-    assert 0 < rdb.ttl(bucket_key(minute)) <= BUCKET_TTL_SECONDS
+    assert int(rdb.get(gateway_a.bucket_key(minute))) == 50
+    assert 0 < rdb.ttl(gateway_a.bucket_key(minute)) <= 2 * 3600
 
 
 def test_the_rate_counts_the_last_sixty_minutes_only(rdb: redis.Redis) -> None:
@@ -82,6 +82,16 @@ def test_the_rate_counts_the_last_sixty_minutes_only(rdb: redis.Redis) -> None:
 
     assert counter.per_hour(rdb) == 60
     clock.now += 3600
+    assert counter.per_hour(rdb) == 0
+
+
+def test_a_short_window_is_scaled_to_an_hour(rdb: redis.Redis) -> None:
+    clock = FakeClock(1_000_000.0)
+    counter = RateCounter(clock, window_seconds=6)  # 60 buckets of 0.1 s
+    counter.record(10)
+    counter.flush(rdb)
+    assert counter.per_hour(rdb) == 10 * 3600 / 6
+    clock.now += 6.1  # the window moved past those webhooks
     assert counter.per_hour(rdb) == 0
 
 
