@@ -92,7 +92,11 @@ def test_real_answers_match_the_document(app, settings, spec: dict) -> None:
         check(spec, path, method, client.open(url, method=method.upper(), headers=AUTH))
     check(spec, "/v1/queues", "get", client.get("/v1/queues"))  # 401
     task = {"userId": "42", "title": "Fix the pump"}
-    check(spec, "/v1/jobs/{id}", "post", client.post("/v1/jobs/tasks:create", json=task, headers=AUTH))
-    check(spec, "/v1/jobs/{id}", "post", client.post("/v1/jobs/tasks:create", json={}, headers=AUTH))
+    check(
+        spec, "/v1/jobs/{id}", "post", client.post("/v1/jobs/tasks:create", json=task, headers=AUTH)
+    )
+    check(
+        spec, "/v1/jobs/{id}", "post", client.post("/v1/jobs/tasks:create", json={}, headers=AUTH)
+    )
     queued = client.post("/webhook/anything", data=b"x")
     check(spec, "/webhook/{path}", "post", queued)
