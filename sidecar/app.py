@@ -18,6 +18,7 @@ from sidecar.mode.signals import RATE
 from sidecar.queues.connection import connect
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake
+from sidecar.routes import Routes, load_routes
 from sidecar.settings import Settings
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import Upstream
@@ -33,10 +34,11 @@ class SidecarState:
     upstream: Upstream
     intake: Intake | None
     store: AnyStore
+    routes: Routes
     ingress: Ingress = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ingress = Ingress(self.upstream, self.intake, self.current_mode)
+        self.ingress = Ingress(self.upstream, self.intake, self.current_mode, self.routes)
 
     def current_mode(self) -> str:
         """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode
@@ -49,16 +51,17 @@ class SidecarState:
 
 
 def create_app(settings: Settings) -> Flask:
-    """Build the gateway WSGI app for `settings`."""
+    """Build the gateway WSGI app for `settings` (ConfigError for a bad routes file)."""
     app = Flask("sidecar")
     upstream = Upstream(
         settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
     )
+    routes = load_routes(settings)
     client = connect(settings) if settings.redis_configured else None
-    intake = Intake(client, settings) if client is not None else None
+    intake = Intake(client, settings, routes) if client is not None else None
     store = open_store(client, configured=settings.mode)
     _apply_configured_mode(store, settings)
-    app.extensions["sidecar"] = SidecarState(settings, upstream, intake, store)
+    app.extensions["sidecar"] = SidecarState(settings, upstream, intake, store, routes)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(dlq_api.blueprint)

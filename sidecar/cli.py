@@ -12,7 +12,7 @@ import click
 from sidecar.cli_dlq import dlq
 from sidecar.cli_events import events
 from sidecar.cli_mode import mode, status
-from sidecar.cli_support import settings_or_exit
+from sidecar.cli_support import routes_or_exit, settings_or_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +25,9 @@ def serve() -> None:
     """Run the HTTP gateway under gunicorn (threaded workers)."""
     from sidecar.server import run_gateway
 
-    run_gateway(settings_or_exit())
+    settings = settings_or_exit()
+    routes_or_exit(settings)
+    run_gateway(settings)
 
 
 @main.command()
@@ -57,7 +59,9 @@ def check() -> None:
     """Validate the configuration and reach n8n (and Redis when configured)."""
     from sidecar.checks import run_checks
 
-    results = run_checks(settings_or_exit())
+    settings = settings_or_exit()
+    routes_or_exit(settings)
+    results = run_checks(settings)
     for result in results:
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
     sys.exit(0 if all(r.ok for r in results) else 1)

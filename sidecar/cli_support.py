@@ -26,3 +26,16 @@ def settings_or_exit() -> Settings:
         for line in exc.problems:
             click.echo(f"  {line}", err=True)
         sys.exit(2)
+
+
+def routes_or_exit(settings: Settings) -> None:
+    """Validate SIDECAR_ROUTES_FILE, or print one line per bad rule and exit 2."""
+    from sidecar.routes import load_routes
+
+    try:
+        load_routes(settings)
+    except ConfigError as exc:
+        click.echo("configuration error:", err=True)
+        for line in exc.problems:
+            click.echo(f"  {line}", err=True)
+        sys.exit(2)

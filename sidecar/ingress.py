@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
+from sidecar.guards.signature import verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
+from sidecar.routes import Routes
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
 
@@ -28,12 +30,25 @@ class Ingress:
     """Decides per webhook. Parameters: `upstream` (n8n client), `intake` (None without
     Redis), `mode` (returns the current mode, 'single' or 'queue')."""
 
-    def __init__(self, upstream: Upstream, intake: Intake | None, mode: Callable[[], str]) -> None:
-        self.upstream, self.intake, self.mode = upstream, intake, mode
+    def __init__(
+        self,
+        upstream: Upstream,
+        intake: Intake | None,
+        mode: Callable[[], str],
+        routes: Routes,
+    ) -> None:
+        self.upstream, self.intake, self.mode, self.routes = upstream, intake, mode, routes
 
     def handle(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
         """Passthrough or enqueue `captured`, per the table in this module's docstring."""
-        queueable = self.intake is not None and captured.path.startswith(QUEUED_PATH_PREFIX)
+        route = self.routes.for_path(captured.path)
+        if route.hmac is not None:
+            verify_signature(captured, route.hmac)
+        queueable = (
+            self.intake is not None
+            and captured.path.startswith(QUEUED_PATH_PREFIX)
+            and not route.sync
+        )
         if queueable and self.mode() == "queue":
             return self._enqueue_or_passthrough(captured)
         return self._passthrough_or_enqueue(captured, queueable)

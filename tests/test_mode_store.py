@@ -155,7 +155,7 @@ def test_one_evaluator_at_a_time_and_a_dead_one_hands_over(rdb: redis.Redis) -> 
 
     took = wait_until(second.acquire)  # the first stops renewing: it "died"
 
-    assert 0.1 < took < 1.0
+    assert 0.03 < took < 1.0  # the renewed TTL ran out ~0.1 s after the last check
     assert second.holder() == second.token
     store, state = ModeStore(rdb), ControllerState(mode="queue")
     assert store.record(switch("single", "queue"), state, first.token) is False  # stale

@@ -31,7 +31,8 @@ def wait_for_mode(client, wanted: str, timeout: float = 2.0) -> float:
     """Seconds until a webhook through `client` is answered in `wanted` mode."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if client.post("/webhook/echo", data=b"x").headers["X-Sidecar-Mode"] == wanted:
+        body = str(time.monotonic()).encode()  # distinct bodies: identical ones are duplicates
+        if client.post("/webhook/echo", data=body).headers["X-Sidecar-Mode"] == wanted:
             return time.monotonic() - started
         time.sleep(0.05)
     raise AssertionError(f"gateway did not switch to {wanted} within {timeout} s")
@@ -50,7 +51,7 @@ def test_pin_through_the_api_reaches_every_gateway_within_a_second(n8n, redis_ur
     pinned = one.put("/v1/mode", json={"mode": "queue"}, headers=ADMIN).get_json()
     assert (pinned["mode"], pinned["pinned"], pinned["pinnedBy"]) == ("queue", True, "api")
     assert wait_for_mode(two, "queue") < 1.0
-    assert two.post("/webhook/echo", data=b"x").status_code == 202
+    assert two.post("/webhook/echo", data=b"unique-1").status_code == 202
     one.put("/v1/mode", json={"mode": "single"}, headers=ADMIN)
     assert wait_for_mode(two, "single") < 1.0
     assert one.put("/v1/mode", json={"mode": "auto"}, headers=ADMIN).get_json()["pinned"] is False
@@ -60,7 +61,7 @@ def test_configured_queue_mode_is_a_config_pin(n8n, redis_url) -> None:
     client = gateway(n8n, redis_url, mode="queue")
     body = client.get("/v1/mode", headers=VIEWER).get_json()
     assert (body["mode"], body["pinned"], body["pinnedBy"]) == ("queue", True, "config")
-    assert client.post("/webhook/echo", data=b"x").status_code == 202
+    assert client.post("/webhook/echo", data=b"unique-2").status_code == 202
     gateway(n8n, redis_url, mode="auto")  # restarted with auto: the config pin is lifted
     assert client.get("/v1/mode", headers=VIEWER).get_json()["pinned"] is False
 

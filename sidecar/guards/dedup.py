@@ -2,8 +2,8 @@
 are answered 200 duplicate. One atomic `SET key job_id NX EX ttl GET` decides.
 
 The dedup id comes from the route's dedup_key, else an idempotency or provider delivery
-header, else SHA-256 of method + path + body. The job id is derived from it, so n8n's
-Idempotency-Key is stable for the same webhook.
+header, else SHA-256 of method + path (with its query) + body. The job id is derived from
+it, so n8n's Idempotency-Key is stable for the same webhook.
 """
 
 from __future__ import annotations
@@ -44,10 +44,9 @@ def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
         value = extract(captured, "body.id")
         if value:
             return f"stripe:{value}"
-    digest = hashlib.sha256(
-        b"\n".join([captured.method.encode(), captured.path.encode(), captured.body])
-    ).hexdigest()
-    return f"sha256:{digest}"
+    target = captured.target.encode()  # path and query: ?n=1 and ?n=2 are different webhooks
+    digest = hashlib.sha256(b"\n".join([captured.method.encode(), target, captured.body]))
+    return f"sha256:{digest.hexdigest()}"
 
 
 def job_id_for(queue: str, identity: str) -> str:

@@ -171,7 +171,8 @@ class ModeStore:
         def pin_it(pipe: Pipeline) -> ModeView:
             """Inside WATCH: write the pinned view and its history entry."""
             before, now = parse_view(pipe.hgetall(MODE_KEY), self.empty_view), self.clock()
-            since = before.since if before.mode == mode and before.source != "default" else now
+            stored = before.source not in ("default", "config")
+            since = before.since if before.mode == mode and stored else now
             after = ModeView(mode, why, since, pinned=True, pinned_by=by)
             pipe.multi()
             self._write_view(pipe, after)
@@ -203,7 +204,8 @@ class ModeStore:
         """Apply SIDECAR_MODE at start: pin single/queue; 'auto' lifts a pin set by config."""
         view = self.read()
         if configured in MODES:
-            if view.pinned and view.pinned_by == "config" and view.mode == configured:
+            stored = view.source != "config"  # "config": nothing in Redis yet, only the default
+            if stored and view.pinned and view.pinned_by == "config" and view.mode == configured:
                 return view
             return self.pin(configured, by="config", reason=f"SIDECAR_MODE={configured}")
         if view.pinned and view.pinned_by == "config":
