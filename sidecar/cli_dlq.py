@@ -71,11 +71,15 @@ def show(entry_id: str) -> None:
     """Show one dead letter with its captured request, as JSON."""
     settings = settings_or_exit()
     client, _ = _open(settings, None)
-    run(lambda: click.echo(json.dumps(_full(deadletters.get_entry(client, entry_id)), indent=2)))
+    run(
+        lambda: click.echo(
+            json.dumps(_full(settings, deadletters.get_entry(client, entry_id)), indent=2)
+        )
+    )
 
 
-def _full(entry: deadletters.DeadLetter) -> dict:
-    return {**entry.summary(), "data": entry.data}
+def _full(settings: Settings, entry: deadletters.DeadLetter) -> dict:
+    return {**entry.summary(), "data": deadletters.opened(settings, entry)}
 
 
 @dlq.command()

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     max_body_bytes: Count = Field(16 * 1024 * 1024, alias="SIDECAR_MAX_BODY_BYTES")
     routes_file: str | None = Field(None, alias="SIDECAR_ROUTES_FILE")
     admin_tokens: Annotated[dict[str, str], NoDecode] = Field({}, alias="SIDECAR_ADMIN_TOKENS")
+    typed_paths: Annotated[dict[str, str], NoDecode] = Field({}, alias="SIDECAR_TYPED_PATHS")
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         [], alias="SIDECAR_ENCRYPTION_KEY"
     )
@@ -141,6 +142,19 @@ class Settings(BaseSettings):
                 raise ValueError("each entry must be role:token with role viewer|operator|admin")
             tokens[token] = role
         return tokens
+
+    @field_validator("typed_paths", mode="before")
+    @classmethod
+    def _paths(cls, value: object) -> dict[str, str]:
+        if isinstance(value, dict):
+            return value
+        paths: dict[str, str] = {}
+        for item in _split_list(value):
+            operation, _, path = item.partition("=")
+            if not operation.strip() or not path.strip().startswith("/"):
+                raise ValueError("each entry must be operation=/path, e.g. tasks:create=/webhook/x")
+            paths[operation.strip()] = path.strip()
+        return paths
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

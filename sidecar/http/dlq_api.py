@@ -33,7 +33,7 @@ def list_dead_letters() -> Response:
 def show_dead_letter(entry_id: str) -> Response:
     """One entry with its captured request."""
     entry = deadletters.get_entry(redis_client(), entry_id)
-    return jsonify({**entry.summary(), "data": entry.data})
+    return jsonify({**entry.summary(), "data": deadletters.opened(settings(), entry)})
 
 
 @blueprint.post("/<entry_id>/replay")

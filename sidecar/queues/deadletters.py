@@ -12,11 +12,21 @@ from dataclasses import asdict, dataclass
 
 import redis
 
+from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.errors import Conflict, NotFound
 from sidecar.queues.connection import translate
-from sidecar.queues.jobs import JOB_PREFIX, build_job, decode_data, persist, queue_key, registry_key
+from sidecar.queues.jobs import (
+    DELIVER_FUNC,
+    JOB_PREFIX,
+    build_job,
+    decode_data,
+    persist,
+    queue_key,
+    registry_key,
+)
 from sidecar.queues.names import dead_letter_queue
 from sidecar.settings import Settings
+from sidecar.typed.processors import RUN_FUNC, is_typed
 
 PENDING_STATUSES = frozenset({b"queued", b"started", b"scheduled"})
 SCAN_LIMIT = 100_000
@@ -62,6 +72,19 @@ def _parse(entry_id: str, raw: bytes | None) -> DeadLetter | None:
     )
 
 
+def job_function(settings: Settings, entry: DeadLetter) -> str:
+    """The RQ function of the original job: a typed job's processor, or plain delivery."""
+    return RUN_FUNC if is_typed(opened(settings, entry)) else DELIVER_FUNC
+
+
+def opened(settings: Settings, entry: DeadLetter) -> dict:
+    """The entry's payload, decrypted when it was sealed ({} when no key opens it)."""
+    try:
+        return PayloadCipher(settings.encryption_keys).unseal(entry.data)
+    except UnreadablePayload:
+        return {}
+
+
 def list_entries(
     client: redis.Redis, settings: Settings, queue: str | None, offset: int, limit: int
 ) -> tuple[list[DeadLetter], int]:
@@ -102,7 +125,14 @@ def replay(client: redis.Redis, settings: Settings, entry_id: str) -> DeadLetter
         pipe.multi()
         pipe.delete(original)
         pipe.zrem(registry_key("failed", entry.queue), entry.jobId)
-        job = build_job(client, settings, entry.queue, entry.data, job_id=entry.jobId)
+        job = build_job(
+            client,
+            settings,
+            entry.queue,
+            entry.data,
+            job_function(settings, entry),
+            job_id=entry.jobId,
+        )
         persist(pipe, entry.queue, job)
         pipe.hset(original, "sidecar_replayed_from", entry.id)
         _remove(pipe, settings, entry.id)

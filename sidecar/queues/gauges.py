@@ -70,6 +70,17 @@ class QueueCollector(Collector):
         return max(0.0, time.time() - utcparse(enqueued.decode()).timestamp())
 
 
+def check_in(client: redis.Redis, name: str) -> None:
+    """A worker says it is alive (every heartbeat)."""
+    client.zadd(WORKERS_KEY, {name: time.time()})
+    client.zremrangebyscore(WORKERS_KEY, "-inf", time.time() - 3600)  # forget long-gone ones
+
+
+def check_out(client: redis.Redis, name: str) -> None:
+    """A worker that stops says so."""
+    client.zrem(WORKERS_KEY, name)
+
+
 def live_worker_count(client: redis.Redis, within_seconds: float = 60) -> int:
     """Worker processes that checked in during the last `within_seconds`."""
     return int(client.zcount(WORKERS_KEY, time.time() - within_seconds, "+inf"))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from functools import cache
 
+from urllib3.exceptions import HTTPError
+
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamError
-from sidecar.upstream import Upstream
+from sidecar.upstream import Upstream, UpstreamResponse
 from sidecar.worker.policy import Outcome, classify, parse_retry_after
 
 ERROR_BODY_CHARS = 300
@@ -28,9 +30,9 @@ def attempt_delivery(upstream: Upstream, job_id: str, payload: dict, attempt: in
     started = time.perf_counter()
     try:
         answer = upstream.send(captured, delivery_headers(job_id, attempt, captured))
-        body = answer.read()
     except UpstreamError as exc:
         return Outcome("retry", error=str(exc), duration=time.perf_counter() - started)
+    body = _read_body(answer)
     kind = classify(answer.status)
     error = "" if kind == "done" else _describe_answer(answer.status, body)
     return Outcome(
@@ -40,6 +42,19 @@ def attempt_delivery(upstream: Upstream, job_id: str, payload: dict, attempt: in
         retry_after=parse_retry_after(answer.header("Retry-After")),
         duration=time.perf_counter() - started,
     )
+
+
+def _read_body(answer: UpstreamResponse) -> bytes:
+    """n8n's answer body, or what arrived of it: once the status line is in, the status
+    decides what came of the delivery; a body cut off (reset, timeout) must not turn a 2xx
+    into a retry, which would run the workflow again."""
+    chunks: list[bytes] = []
+    try:
+        for chunk in answer.iter_body():
+            chunks.append(chunk)
+    except (HTTPError, OSError):
+        pass
+    return b"".join(chunks)
 
 
 def _describe_answer(status: int, body: bytes) -> str:

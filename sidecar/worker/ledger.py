@@ -14,6 +14,8 @@ import zlib
 
 import redis
 
+from sidecar.events import add_event
+from sidecar.queues import stats
 from sidecar.queues.dlq import add_dead_letter, entry_for
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
@@ -43,16 +45,40 @@ class Ledger:
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
         """Write every outcome in one round trip; return counts per final kind."""
         counts = {"done": 0, "retry": 0, "dead": 0}
+        finished: dict[str, tuple[list[float], int]] = {}
         with self.client.pipeline(transaction=True) as pipe:
             for job, outcome in results:
                 kind = self._final_kind(job, outcome)
                 counts[kind] += 1
                 self._release(pipe, job)
                 getattr(self, f"_{kind}")(pipe, job, outcome)
+                if kind != "retry":
+                    self._note(pipe, finished, job, outcome, kind)
+            for queue, (durations, failed) in finished.items():
+                stats.record(pipe, queue, durations, failed)
             pipe.execute()
         for queue in {job.queue for job, _ in results}:
             self.trim(queue)
         return counts
+
+    @staticmethod
+    def _note(
+        pipe: redis.client.Pipeline, finished: dict, job: TakenJob, outcome: Outcome, kind: str
+    ) -> None:
+        """Event and statistics of a job that reached its final outcome."""
+        durations, failed = finished.setdefault(job.queue, ([], 0))
+        durations.append(outcome.duration * 1000)
+        finished[job.queue] = (durations, failed + (kind == "dead"))
+        data = {
+            "jobId": job.id,
+            "queue": job.queue,
+            "attempts": job.attempt,
+            "status": outcome.status,
+            "ms": round(outcome.duration * 1000, 1),
+        }
+        if kind == "dead":
+            data["error"] = outcome.error[:300]
+        add_event(pipe, "completed" if kind == "done" else "failed", data)
 
     def _final_kind(self, job: TakenJob, outcome: Outcome) -> str:
         if outcome.kind == "retry" and job.attempt >= self.settings.job_attempts:

@@ -7,8 +7,9 @@ import logging
 import click
 
 from sidecar.errors import ConfigError
+from sidecar.mode.monitor import SignalFlusher
 from sidecar.queues.connection import connect, ping
-from sidecar.queues.names import all_queues, resolve
+from sidecar.queues.names import all_queues, dead_letter_queue, resolve
 from sidecar.settings import Settings
 from sidecar.worker.runner import Worker
 
@@ -22,6 +23,11 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int | None, b
         names = [resolve(settings.queue_prefix, q) for q in queues] or all_queues(
             settings.queue_prefix
         )
+        if dead_letter_queue(settings.queue_prefix) in names:  # entries are kept, not delivered
+            raise ValueError(
+                "the dead-letter queue is not delivered by workers; "
+                "use `n8n-sidecar dlq replay` to put its entries back on their queues"
+            )
         client = connect(settings)
     except (ValueError, ConfigError) as exc:
         lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
@@ -33,4 +39,8 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int | None, b
         click.echo(f"error: {detail}", err=True)
         return 1
     worker = Worker(settings, client, names, concurrency or settings.worker_concurrency, burst)
-    return worker.run()
+    flusher = SignalFlusher(client, settings.monitor_interval_seconds).start()  # n8n latencies
+    try:
+        return worker.run()
+    finally:
+        flusher.stop()

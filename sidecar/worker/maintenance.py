@@ -61,15 +61,22 @@ def recover_stalled(scripts: Scripts, ledger: Ledger, queues: list[str]) -> tupl
 
 
 def drain_stalled_out(ledger: Ledger) -> None:
-    """Dead-letter the jobs the sweep marked as stalled too often."""
+    """Dead-letter the jobs the sweep marked as stalled too often.
+
+    Every worker drains the same list, so each job is handled in a transaction watching its
+    hash: when another worker dead-lettered it first, this one only drops it from the list."""
     client = ledger.client
     for raw_id in client.lrange(STALLED_OUT_KEY, 0, BATCH - 1):
         job_id = raw_id.decode()
-        data, queue, attempts = client.hmget(
-            JOB_PREFIX + job_id, "data", "origin", "sidecar_stalled"
-        )
-        with client.pipeline(transaction=True) as pipe:
-            if data and queue:
+
+        def dead_letter(
+            pipe: redis.client.Pipeline, raw_id: bytes = raw_id, job_id: str = job_id
+        ) -> None:
+            data, queue, attempts, status = pipe.hmget(
+                JOB_PREFIX + job_id, "data", "origin", "sidecar_stalled", "status"
+            )
+            pipe.multi()
+            if data and queue and status != b"failed":
                 error = f"worker died {int(attempts or 0)} time(s) while delivering this job"
                 ledger.fail(pipe, job_id, queue.decode(), error)
                 entry = entry_for(
@@ -77,4 +84,5 @@ def drain_stalled_out(ledger: Ledger) -> None:
                 )
                 add_dead_letter(client, pipe, ledger.settings, entry)
             pipe.lrem(STALLED_OUT_KEY, 1, raw_id)
-            pipe.execute()
+
+        client.transaction(dead_letter, JOB_PREFIX + job_id)

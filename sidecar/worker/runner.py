@@ -8,6 +8,7 @@ stops taking new jobs, lets the deliveries in flight finish, records them, and e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue as stdqueue
@@ -21,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from sidecar.errors import BackendUnavailable
+from sidecar.mode.signals import record_latency
 from sidecar.queues.connection import translate
+from sidecar.queues.gauges import check_in, check_out
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
     JOB_PREFIX,
@@ -32,11 +35,12 @@ from sidecar.queues.jobs import (
     registry_key,
     rq_now,
 )
+from sidecar.queues.overview import paused_key
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 from sidecar.worker import maintenance
-from sidecar.worker.delivery import attempt_delivery
+from sidecar.worker.execute import JobExecutor
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
 
@@ -68,8 +72,11 @@ class Worker:
         self.scripts = Scripts(client)
         self.ledger = Ledger(client, self.scripts, settings, self.exec_id)
         self.upstream = Upstream(settings.n8n_url, settings.upstream_timeout_seconds, concurrency)
+        self.executor = JobExecutor(settings, client, self.upstream)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
-        self.finished: stdqueue.SimpleQueue[tuple[TakenJob, Outcome]] = stdqueue.SimpleQueue()
+        # Not SimpleQueue: on CPython 3.11 its get(timeout) can block forever when a signal
+        # handler (our SIGTERM one) runs past the deadline; Queue's lock-based wait cannot.
+        self.finished: stdqueue.Queue[tuple[TakenJob, Outcome]] = stdqueue.Queue()
         self.in_flight: dict[str, str] = {}
         self.stopping = threading.Event()
         self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
@@ -122,6 +129,7 @@ class Worker:
             self._next["promote"] = now + PROMOTE_EVERY_SECONDS
         if now >= self._next["heartbeat"]:
             maintenance.extend_locks(self.client, self.settings, dict(self.in_flight))
+            check_in(self.client, self.name)
             self._next["heartbeat"] = now + self.settings.lock_seconds / 3
         if now >= self._next["sweep"]:
             maintenance.recover_stalled(self.scripts, self.ledger, self.queues)
@@ -130,9 +138,14 @@ class Worker:
     def _fill(self) -> int:
         """Take jobs for the free delivery slots, queue by queue in turn."""
         took = 0
+        if len(self.in_flight) >= self.concurrency:
+            return took
+        paused = self._paused()
         order = self.queues[self._cursor :] + self.queues[: self._cursor]
         self._cursor = (self._cursor + 1) % len(self.queues)
         for queue in order:
+            if queue in paused:
+                continue
             free = self.concurrency - len(self.in_flight)
             if free <= 0:
                 break
@@ -144,7 +157,8 @@ class Worker:
 
     def _take(self, queue: str, wanted: int) -> list[TakenJob]:
         """Up to `wanted` jobs from `queue`, within the global delivery limit."""
-        permits = self._acquire(queue, wanted)
+        limit_key = self._limit_key(queue)  # once: unused permits go back to the same window
+        permits = self._acquire(limit_key, wanted)
         if not permits:
             return []
         now = time.time()
@@ -163,18 +177,18 @@ class Worker:
         )
         jobs = parse_taken(queue, flat)
         if len(jobs) < permits:
-            self.client.decrby(self._limit_key(queue), permits - len(jobs))
+            self.client.decrby(limit_key, permits - len(jobs))
         return jobs
 
     def _limit_key(self, queue: str) -> str:
         window = int(time.time() // self.settings.worker_limit_duration_seconds)
         return f"sidecar:limit:{queue}:{window}"
 
-    def _acquire(self, queue: str, wanted: int) -> int:
+    def _acquire(self, limit_key: str, wanted: int) -> int:
         window_ms = int(self.settings.worker_limit_duration_seconds * 1000)
         return int(
             self.scripts.acquire_permits(
-                keys=[self._limit_key(queue)],
+                keys=[limit_key],
                 args=[self.settings.worker_limit_max, wanted, window_ms],
             )
         )
@@ -185,7 +199,9 @@ class Worker:
             if job.delivered:
                 outcome = Outcome("done", error="already delivered by a previous run")
             else:
-                outcome = attempt_delivery(self.upstream, job.id, job.payload, job.attempt)
+                outcome = self.executor.run(job)
+                if outcome.status is not None:
+                    record_latency(outcome.duration)  # n8n's answer time: an ADR-001 signal
         except Exception as exc:  # never lose a job to a bug: record it as a failed attempt
             log.exception("delivery of job %s crashed", job.id)
             outcome = Outcome("retry", error=f"delivery crashed: {exc!r}")
@@ -212,10 +228,19 @@ class Worker:
         for job, _ in batch:
             self.in_flight.pop(job.id, None)
 
-    def _nothing_left(self) -> bool:
-        """Burst mode: no waiting, scheduled or locked job on any of our queues."""
+    def _paused(self) -> set[str]:
+        """Our queues an operator paused (POST /v1/queues/{queue}/pause): take nothing there."""
         with self.client.pipeline(transaction=False) as pipe:
             for queue in self.queues:
+                pipe.exists(paused_key(queue))
+            flags = pipe.execute()
+        return {queue for queue, flag in zip(self.queues, flags, strict=True) if flag}
+
+    def _nothing_left(self) -> bool:
+        """Burst mode: no waiting, scheduled or locked job on any of our unpaused queues."""
+        paused = self._paused()
+        with self.client.pipeline(transaction=False) as pipe:
+            for queue in (q for q in self.queues if q not in paused):
                 pipe.llen(queue_key(queue))
                 pipe.zcard(registry_key("scheduled", queue))
                 pipe.zcard(locks_key(queue))
@@ -231,4 +256,6 @@ class Worker:
                 log.warning("cannot record outcomes yet, retrying: %s", exc)
                 time.sleep(1.0)
         self.upstream.close()
+        with contextlib.suppress(redis.RedisError):
+            check_out(self.client, self.name)
         log.info("worker %s stopped", self.name)
