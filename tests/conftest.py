@@ -1,9 +1,11 @@
 """Shared pytest fixtures."""
 
+import time
 from collections.abc import Iterator
 
 import pytest
 import redis
+import requests
 from support.fake_n8n import FakeN8n
 from support.processes import Gateway, Worker
 from support.redis_server import RedisServer
@@ -55,6 +57,7 @@ FAST_QUEUE_SETTINGS = {
     "SIDECAR_STALLED_INTERVAL_SECONDS": 0.5,
     "SIDECAR_JOB_BACKOFF_SECONDS": 0.05,
     "SIDECAR_UPSTREAM_TIMEOUT_SECONDS": 30,
+    "SIDECAR_MONITOR_INTERVAL_SECONDS": 3600,  # no mode-monitor rounds during a test
 }
 
 
@@ -107,9 +110,46 @@ def rdb(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def queue_gateway(redis_server: RedisServer, fake_n8n: FakeN8n) -> Iterator[Gateway]:
-    """One `n8n-sidecar serve` in queue mode for the session (same redis and n8n ports)."""
-    gateway = Gateway(REDIS_URL=redis_server.url, N8N_URL=fake_n8n.url, **FAST_QUEUE_SETTINGS)
-    yield gateway
+@pytest.fixture(scope="module")
+def queue_gateway_process(
+    redis_server: RedisServer, fake_n8n: FakeN8n
+) -> Iterator[tuple[Gateway, dict[bytes, bytes]]]:
+    """One `n8n-sidecar serve` in queue mode per test module, and what it stored in Redis
+    when it started (e.g. SIDECAR_MODE applied to the shared mode). Per module, not per
+    session: a gateway left running would probe the shared fake n8n during other modules."""
+    if not redis_server.alive:
+        redis_server.restart()
+    with redis_server.client() as client:
+        client.flushall()
+        gateway = Gateway(REDIS_URL=redis_server.url, N8N_URL=fake_n8n.url, **FAST_QUEUE_SETTINGS)
+        startup = {
+            key: client.dump(key) for key in client.keys("*") if client.pttl(key) == -1
+        }  # keys with a TTL (locks, windows) are transient: not part of the start-up state
+    yield gateway, startup
     gateway.stop()
+
+
+@pytest.fixture
+def queue_gateway(
+    queue_gateway_process: tuple[Gateway, dict[bytes, bytes]], redis_url: str
+) -> Gateway:
+    """The session's queue-mode gateway, with Redis flushed back to its start-up state and
+    the gateway following queue mode again (it may have cached another mode meanwhile)."""
+    gateway, startup = queue_gateway_process
+    with redis.Redis.from_url(redis_url) as client:
+        for key, value in startup.items():
+            client.restore(key, 0, value, replace=True)
+    wait_for_mode(gateway, "queue")
+    return gateway
+
+
+def wait_for_mode(gateway: Gateway, mode: str, timeout: float = 5.0) -> None:
+    """Wait until the gateway reports `mode` on /readyz."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = requests.get(f"{gateway.url}/readyz", timeout=5).json().get("mode")
+        if seen == mode:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gateway stays in {seen!r} mode, wanted {mode!r}")
+        time.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,13 +35,19 @@ class Gateway:
     def __init__(self, **settings: object) -> None:
         self.port = free_port()
         env = sidecar_env(SIDECAR_PORT=self.port, SIDECAR_LOG_LEVEL="WARNING", **settings)
+        # Output to a file, not a pipe: nobody reads a pipe while the gateway runs, and a
+        # full one (a long session of warnings) would block the gateway's next log line.
+        fd, name = tempfile.mkstemp(prefix="sidecar-gateway-", suffix=".log")
+        self._log = Path(name)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sidecar", "serve"],
             env=env,
             cwd=ROOT,
-            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=fd,
             stderr=subprocess.STDOUT,
         )
+        os.close(fd)
         self._wait_ready()
 
     @property
@@ -61,10 +68,8 @@ class Gateway:
         raise RuntimeError("gateway did not start within 20 s")
 
     def output(self) -> str:
-        """What the process printed (only once it has exited)."""
-        if self.process.poll() is None:
-            return ""
-        return self.process.stdout.read().decode(errors="replace") if self.process.stdout else ""
+        """What the process printed so far."""
+        return self._log.read_text(errors="replace")
 
     def terminate(self) -> None:
         """Send SIGTERM (graceful shutdown) without waiting."""
@@ -91,7 +96,9 @@ class Worker:
         self.args = args
         fd, name = tempfile.mkstemp(prefix="sidecar-worker-", suffix=".log")
         self._log = Path(name)
-        env = sidecar_env(SIDECAR_LOG_LEVEL="INFO", PYTHONUNBUFFERED=1, **settings)
+        env = sidecar_env(
+            SIDECAR_LOG_LEVEL="INFO", PYTHONUNBUFFERED=1, PYTHONFAULTHANDLER=1, **settings
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sidecar", "worker", *args],
             env=env,
@@ -133,6 +140,9 @@ class Worker:
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=2)
             self.kill()
             raise AssertionError(
                 f"worker did not exit within {timeout} s of SIGTERM; output:\n{self.output()}"
