@@ -17,6 +17,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from sidecar.paths import WEBHOOK_PREFIXES
+
 LATENCY_BUCKETS = (
     0.001,
     0.0025,
@@ -63,20 +65,7 @@ FALLBACKS = Counter(
 def path_class(path: str) -> str:
     """A low-cardinality label for a request path: its first segment, or 'other'."""
     first = path.lstrip("/").split("/", 1)[0]
-    known = {
-        "webhook",
-        "webhook-test",
-        "webhook-waiting",
-        "form",
-        "form-test",
-        "form-waiting",
-        "mcp",
-        "mcp-test",
-        "v1",
-        "healthz",
-        "readyz",
-        "metrics",
-    }
+    known = {*WEBHOOK_PREFIXES, "v1", "healthz", "readyz", "metrics", "openapi.json"}
     return first if first in known else "other"
 
 

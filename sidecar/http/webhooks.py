@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sidecar.capture import capture
 from sidecar.http.errors import error_answer
 from sidecar.mode.signals import record_webhook
+from sidecar.paths import WEBHOOK_PREFIXES
 from sidecar.queues.intake import Queued
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import UpstreamResponse
@@ -22,16 +23,7 @@ from sidecar.upstream import UpstreamResponse
 if TYPE_CHECKING:
     from sidecar.app import SidecarState
 
-PREFIXES = (
-    "webhook",
-    "webhook-test",
-    "webhook-waiting",
-    "form",
-    "form-test",
-    "form-waiting",
-    "mcp",
-    "mcp-test",
-)
+PREFIXES = WEBHOOK_PREFIXES
 PATH_STARTS = tuple(f"/{prefix}/" for prefix in PREFIXES)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

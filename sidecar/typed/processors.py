@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -195,26 +194,10 @@ def deliver(
     upstream: Upstream, job_id: str, request: CapturedRequest, attempt: int
 ) -> tuple[Outcome, dict | None]:
     """Send `request` to n8n once: the Outcome (done/retry/dead) and n8n's JSON answer."""
-    from sidecar.errors import UpstreamError
-    from sidecar.worker.delivery import delivery_headers
-    from sidecar.worker.policy import Outcome, classify, parse_retry_after
+    from sidecar.worker.delivery import send_once
 
-    started = time.perf_counter()
-    try:
-        answer = upstream.send(request, delivery_headers(job_id, attempt, request))
-        body = answer.read()
-    except UpstreamError as exc:
-        return Outcome("retry", error=str(exc), duration=time.perf_counter() - started), None
-    kind = classify(answer.status)
-    text = body[:ERROR_CHARS].decode("utf-8", errors="replace")
-    outcome = Outcome(
-        kind,
-        status=answer.status,
-        error="" if kind == "done" else f"n8n answered HTTP {answer.status}: {text}",
-        retry_after=parse_retry_after(answer.header("Retry-After")),
-        duration=time.perf_counter() - started,
-    )
-    return outcome, parse_result(body) if kind == "done" else None
+    outcome, body = send_once(upstream, job_id, request, attempt)
+    return outcome, parse_result(body) if outcome.kind == "done" else None
 
 
 class TypedJobFailed(Exception):

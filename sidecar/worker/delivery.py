@@ -24,24 +24,31 @@ def delivery_headers(job_id: str, attempt: int, captured: CapturedRequest) -> di
     }
 
 
-def attempt_delivery(upstream: Upstream, job_id: str, payload: dict, attempt: int) -> Outcome:
-    """Replay the captured request to n8n once and say what came of it."""
-    captured = CapturedRequest.from_payload(payload)
+def send_once(
+    upstream: Upstream, job_id: str, captured: CapturedRequest, attempt: int
+) -> tuple[Outcome, bytes]:
+    """Send `captured` to n8n once, with the delivery headers: what came of it, and n8n's body."""
     started = time.perf_counter()
     try:
         answer = upstream.send(captured, delivery_headers(job_id, attempt, captured))
     except UpstreamError as exc:
-        return Outcome("retry", error=str(exc), duration=time.perf_counter() - started)
+        return Outcome("retry", error=str(exc), duration=time.perf_counter() - started), b""
     body = _read_body(answer)
     kind = classify(answer.status)
     error = "" if kind == "done" else _describe_answer(answer.status, body)
-    return Outcome(
+    outcome = Outcome(
         kind,
         status=answer.status,
         error=error,
         retry_after=parse_retry_after(answer.header("Retry-After")),
         duration=time.perf_counter() - started,
     )
+    return outcome, body
+
+
+def attempt_delivery(upstream: Upstream, job_id: str, payload: dict, attempt: int) -> Outcome:
+    """Replay the captured request stored in `payload` to n8n once and say what came of it."""
+    return send_once(upstream, job_id, CapturedRequest.from_payload(payload), attempt)[0]
 
 
 def _read_body(answer: UpstreamResponse) -> bytes:
