@@ -1,0 +1,233 @@
+"""Ingress fallbacks: an accepted webhook is never lost when n8n or Redis goes away.
+
+queue mode, Redis down        -> passthrough to n8n
+queue mode, Redis and n8n down -> 503 + Retry-After (the sender retries)
+single mode, n8n down / timing out / answering 502-504, Redis up -> queued 202
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+import requests
+from support.fake_n8n import FakeN8n, Reply
+from support.processes import Gateway
+from support.queues import (
+    INBOUND,
+    counts,
+    enqueue,
+    fetch,
+    received_for,
+    status,
+    wait_until,
+    wait_webhooks,
+    webhooks,
+)
+from support.redis_server import RedisServer
+
+
+@pytest.fixture(scope="module")
+def single_gateway(redis_server: RedisServer, fake_n8n: FakeN8n) -> Iterator[Gateway]:
+    """`serve` in single mode with Redis configured; n8n may take 1 s to answer."""
+    gateway = Gateway(
+        SIDECAR_MODE="single",
+        REDIS_URL=redis_server.url,
+        N8N_URL=fake_n8n.url,
+        SIDECAR_UPSTREAM_TIMEOUT_SECONDS=1,
+        SIDECAR_MONITOR_INTERVAL_SECONDS=3600,
+    )
+    yield gateway
+    gateway.stop()
+
+
+@pytest.fixture
+def n8n_down(n8n: FakeN8n) -> Iterator[FakeN8n]:
+    """n8n stopped for the test (started again afterwards)."""
+    n8n.stop()
+    yield n8n
+    n8n.start()
+
+
+def assert_both_down_answer(response: requests.Response) -> None:
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["error"] == "service_unavailable"
+    assert body["message"]
+
+
+# --- queue mode ---
+
+
+def test_queue_mode_passes_through_when_redis_is_down(
+    queue_gateway: Gateway, n8n: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+
+    response = requests.post(
+        f"{queue_gateway.url}/webhook/echo/direct?a=1", data=b"body", timeout=10
+    )
+
+    assert response.status_code == 200
+    assert response.json()["path"] == "/webhook/echo/direct"
+    (received,) = wait_webhooks(n8n, 1)
+    assert (received.path, received.query, received.body) == (
+        "/webhook/echo/direct",
+        "a=1",
+        b"body",
+    )
+    assert received.header("X-Sidecar-Job-Id") is None
+
+
+def test_queue_mode_gives_n8ns_own_answer_when_redis_is_down(
+    queue_gateway: Gateway, n8n: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+
+    response = requests.get(f"{queue_gateway.url}/webhook/never-registered", timeout=10)
+
+    assert response.status_code == 404
+    assert "is not registered" in response.json()["message"]
+
+
+def test_queue_mode_answers_503_when_redis_and_n8n_are_down(
+    queue_gateway: Gateway, n8n_down: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+
+    response = requests.post(f"{queue_gateway.url}/webhook/echo/lost", data=b"x", timeout=10)
+
+    assert_both_down_answer(response)
+
+
+def test_queue_mode_queues_again_once_redis_is_back(
+    queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+    assert requests.post(f"{queue_gateway.url}/webhook/echo/a", timeout=10).status_code == 200
+    redis_server.start()
+    # the gateway follows the shared mode again within a second (its mode cache is 0.5 s)
+    wait_until(lambda: _mode_of(queue_gateway) == "queue", timeout=3.0, what="queue mode")
+
+    job_id = enqueue(queue_gateway, "/webhook/echo/b")
+
+    assert status(rdb, job_id) == "queued"
+    assert [r.path for r in webhooks(n8n)] == ["/webhook/echo/a"]
+
+
+def _mode_of(gateway: Gateway) -> str:
+    return requests.get(f"{gateway.url}/healthz", timeout=10).headers["X-Sidecar-Mode"]
+
+
+# --- single mode ---
+
+
+def test_single_mode_passes_through_while_n8n_is_up(
+    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
+) -> None:
+    response = requests.post(f"{single_gateway.url}/webhook/echo/x", data=b"y", timeout=10)
+
+    assert response.status_code == 200
+    assert response.headers["X-Sidecar-Mode"] == "single"
+    assert counts(rdb)["queued"] == 0
+
+
+def test_single_mode_queues_when_n8n_is_down_and_delivers_once_it_is_back(
+    single_gateway: Gateway, n8n_down: FakeN8n, rdb: redis.Redis, procs, queue_env
+) -> None:
+    response = requests.post(
+        f"{single_gateway.url}/webhook/echo/later?q=1",
+        data=b"\x00keep\xff",
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=10,
+    )
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body == {"status": "queued", "jobId": body["jobId"], "queue": INBOUND}
+    assert response.headers["X-Sidecar-Job-Id"] == body["jobId"]
+    assert response.headers["X-Sidecar-Mode"] == "single"
+    assert fetch(rdb, body["jobId"]).origin == INBOUND
+
+    n8n_down.start()
+    worker = procs.worker("--burst", "--queue", "webhooks:inbound", **queue_env)
+    assert worker.wait(20) == 0, worker.output()
+
+    (delivered,) = received_for(n8n_down, body["jobId"])
+    assert (delivered.path, delivered.query) == ("/webhook/echo/later", "q=1")
+    assert delivered.body == b"\x00keep\xff"
+    assert status(rdb, body["jobId"]) == "finished"
+
+
+@pytest.mark.parametrize("code", [502, 503, 504])
+def test_single_mode_queues_when_n8n_answers_unavailable(
+    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, procs, queue_env, code: int
+) -> None:
+    n8n.script("/webhook/overloaded", [Reply(code), Reply(200, body={"ok": True})])
+
+    response = requests.post(f"{single_gateway.url}/webhook/overloaded", data=b"1", timeout=10)
+
+    assert response.status_code == 202
+    job_id = response.json()["jobId"]
+    assert status(rdb, job_id) == "queued"
+    worker = procs.worker("--burst", "--queue", "webhooks:inbound", **queue_env)
+    assert worker.wait(20) == 0, worker.output()
+    assert len(webhooks(n8n)) == 2  # n8n's 503-style answer, then the delivery
+    assert webhooks(n8n)[1].header("X-Sidecar-Job-Id") == job_id
+    assert status(rdb, job_id) == "finished"
+
+
+def test_single_mode_queues_when_n8n_times_out(
+    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
+) -> None:
+    n8n.script("/webhook/stuck", [Reply(200, delay=3.0)])
+
+    response = requests.post(f"{single_gateway.url}/webhook/stuck", timeout=10)
+
+    assert response.status_code == 202
+    assert status(rdb, response.json()["jobId"]) == "queued"
+
+
+def test_single_mode_does_not_queue_other_answers(
+    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
+) -> None:
+    n8n.script("/webhook/broken", [Reply(500, body={"message": "workflow error"})])
+
+    assert requests.post(f"{single_gateway.url}/webhook/broken", timeout=10).status_code == 500
+    assert requests.get(f"{single_gateway.url}/webhook/nope", timeout=10).status_code == 404
+    assert counts(rdb)["queued"] == 0
+
+
+def test_single_mode_never_queues_test_webhooks(
+    single_gateway: Gateway, n8n_down: FakeN8n, rdb: redis.Redis
+) -> None:
+    response = requests.post(f"{single_gateway.url}/webhook-test/echo/x", timeout=10)
+
+    assert response.status_code == 502
+    assert response.json()["error"] == "upstream_unreachable"
+    assert counts(rdb)["queued"] == 0
+
+
+def test_single_mode_gives_n8ns_answer_when_redis_is_down_too(
+    single_gateway: Gateway, n8n: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    n8n.script("/webhook/overloaded", [Reply(503, body={"message": "n8n is busy"})])
+    redis_server.kill()
+
+    response = requests.post(f"{single_gateway.url}/webhook/overloaded", timeout=10)
+
+    assert response.status_code == 503
+    assert response.json() == {"message": "n8n is busy"}
+
+
+def test_single_mode_answers_503_when_n8n_and_redis_are_down(
+    single_gateway: Gateway, n8n_down: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    redis_server.kill()
+
+    response = requests.post(f"{single_gateway.url}/webhook/echo/x", timeout=10)
+
+    assert_both_down_answer(response)

@@ -1,0 +1,87 @@
+"""The global delivery limiter: SIDECAR_WORKER_LIMIT_MAX deliveries per queue per window of
+SIDECAR_WORKER_LIMIT_DURATION_SECONDS, across every worker. Excess jobs wait; they use no
+attempt and never fail because of the limit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from support.fake_n8n import FakeN8n
+from support.processes import Gateway
+from support.queues import INBOUND, counts, dead_letters, enqueue, webhooks
+
+from sidecar.queues.scripts import Scripts
+from sidecar.settings import load_settings
+from sidecar.worker import runner
+from sidecar.worker.runner import Worker
+
+
+def test_limited_jobs_wait_for_the_next_window_instead_of_failing(
+    queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, procs, queue_env
+) -> None:
+    ids = [enqueue(queue_gateway, f"/webhook/echo/{n}") for n in range(9)]
+    env = {
+        **queue_env,
+        "SIDECAR_WORKER_LIMIT_MAX": 3,
+        "SIDECAR_WORKER_LIMIT_DURATION_SECONDS": 1,
+        "SIDECAR_JOB_ATTEMPTS": 1,  # a job that failed for the limit would be dead at once
+    }
+
+    workers = [procs.worker("--burst", "--queue", "webhooks:inbound", **env) for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(20) == 0, worker.output()
+
+    assert sorted(r.header("X-Sidecar-Job-Id") for r in webhooks(n8n)) == sorted(ids)
+    assert {r.header("X-Sidecar-Attempt") for r in webhooks(n8n)} == {"1"}
+    at = sorted(r.at for r in webhooks(n8n))
+    # 3 per fixed 1 s window: any 7 consecutive deliveries span three windows, so > 1 s
+    # apart (less some slack for the time from taking a permit to n8n seeing the request;
+    # without the limit all nine arrive within a few milliseconds).
+    assert all(at[i + 6] - at[i] > 0.7 for i in range(3)), at
+    assert counts(rdb) == {"queued": 0, "started": 0, "scheduled": 0, "finished": 9, "failed": 0}
+    assert dead_letters(rdb) == []
+
+
+@pytest.fixture
+def in_process_worker(redis_url: str, n8n: FakeN8n) -> Iterator[Worker]:
+    """A Worker object (not running) on the session redis: limit 3 per 10 s window."""
+    settings = load_settings(
+        REDIS_URL=redis_url,
+        N8N_URL=n8n.url,
+        SIDECAR_WORKER_LIMIT_MAX=3,
+        SIDECAR_WORKER_LIMIT_DURATION_SECONDS=10,
+    )
+    client = redis.Redis.from_url(redis_url)
+    worker = Worker(settings, client, [INBOUND], concurrency=5)
+    yield worker
+    worker.pool.shutdown()
+    worker.upstream.close()
+    client.close()
+
+
+def test_unused_permits_go_back_to_the_window_they_came_from(
+    in_process_worker: Worker, rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The clock crosses a window boundary while the worker looks for jobs in an empty queue.
+    ticks = iter([19.999, 20.001, 20.002, 20.003, 20.004])
+    monkeypatch.setattr(runner.time, "time", lambda: next(ticks))
+
+    assert in_process_worker._take(INBOUND, 3) == []
+
+    limit_keys = {key.decode(): int(rdb.get(key)) for key in rdb.keys(f"sidecar:limit:{INBOUND}:*")}
+    assert limit_keys.get(f"sidecar:limit:{INBOUND}:2", 0) == 0
+    assert limit_keys.get(f"sidecar:limit:{INBOUND}:1", 0) == 0
+    assert all(rdb.ttl(key) > 0 for key in rdb.keys("sidecar:limit:*"))  # nothing left forever
+
+
+def test_permits_are_shared_by_takers_within_a_window(rdb: redis.Redis) -> None:
+    acquire = Scripts(rdb).acquire_permits
+    key = f"sidecar:limit:{INBOUND}:7"
+
+    granted = [acquire(keys=[key], args=[3, wanted, 10_000]) for wanted in (2, 5, 1)]
+
+    assert granted == [2, 1, 0]
+    assert int(rdb.get(key)) == 3
+    assert 10_000 < rdb.pttl(key) <= 20_000  # outlives its window, then goes
