@@ -4,6 +4,8 @@ attempt and never fail because of the limit."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +14,6 @@ from support.fake_n8n import FakeN8n
 from support.processes import Gateway
 from support.queues import INBOUND, counts, dead_letters, enqueue, webhooks
 
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import load_settings
 from sidecar.worker import runner
 from sidecar.worker.runner import Worker
@@ -61,27 +62,36 @@ def in_process_worker(redis_url: str, n8n: FakeN8n) -> Iterator[Worker]:
     client.close()
 
 
-def test_unused_permits_go_back_to_the_window_they_came_from(
+def test_an_empty_queue_uses_no_part_of_the_limit(
+    in_process_worker: Worker, rdb: redis.Redis
+) -> None:
+    assert in_process_worker._take(INBOUND, 3) == []
+    assert rdb.keys("sidecar:limit:*") == []  # nothing counted, nothing to give back
+
+
+def test_the_limit_is_shared_by_takers_within_a_window(
     in_process_worker: Worker, rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The clock crosses a window boundary while the worker looks for jobs in an empty queue.
-    ticks = iter([19.999, 20.001, 20.002, 20.003, 20.004])
-    monkeypatch.setattr(runner.time, "time", lambda: next(ticks))
-
-    assert in_process_worker._take(INBOUND, 3) == []
-
-    limit_keys = {key.decode(): int(rdb.get(key)) for key in rdb.keys(f"sidecar:limit:{INBOUND}:*")}
-    assert limit_keys.get(f"sidecar:limit:{INBOUND}:2", 0) == 0
-    assert limit_keys.get(f"sidecar:limit:{INBOUND}:1", 0) == 0
-    assert all(rdb.ttl(key) > 0 for key in rdb.keys("sidecar:limit:*"))  # nothing left forever
-
-
-def test_permits_are_shared_by_takers_within_a_window(rdb: redis.Redis) -> None:
-    acquire = Scripts(rdb).acquire_permits
-    key = f"sidecar:limit:{INBOUND}:7"
-
-    granted = [acquire(keys=[key], args=[3, wanted, 10_000]) for wanted in (2, 5, 1)]
-
-    assert granted == [2, 1, 0]
+    monkeypatch.setattr(runner.time, "time", lambda: 25.0)  # window 2 of 10 s
+    other = Worker(in_process_worker.settings, rdb, [INBOUND], concurrency=5)
+    try:
+        for number in range(5):
+            rdb.rpush(f"rq:queue:{INBOUND}", f"job{number}")
+            rdb.hset(
+                f"rq:job:job{number}",
+                "data",
+                zlib.compress(json.dumps(["f", None, [{}], {}]).encode()),
+            )
+        taken = [
+            len(in_process_worker._take(INBOUND, 2)),
+            len(other._take(INBOUND, 5)),
+            len(in_process_worker._take(INBOUND, 1)),
+        ]
+    finally:
+        other.pool.shutdown()
+        other.upstream.close()
+    assert taken == [2, 1, 0]  # limit 3 per window across both workers
+    key = f"sidecar:limit:{INBOUND}:2"
     assert int(rdb.get(key)) == 3
     assert 10_000 < rdb.pttl(key) <= 20_000  # outlives its window, then goes
+    assert rdb.llen(f"rq:queue:{INBOUND}") == 2  # the rest waits, untouched

@@ -37,7 +37,12 @@ def settings(redis_url: str) -> Settings:
 def take(client: redis.Redis, n: int, lock_deadline: float, exec_id: str = "exec1") -> list:
     """Take `n` jobs with dequeue.lua, as a worker does."""
     flat = Scripts(client).dequeue(
-        keys=[queue_key(INBOUND), registry_key("wip", INBOUND), locks_key(INBOUND)],
+        keys=[
+            queue_key(INBOUND),
+            registry_key("wip", INBOUND),
+            locks_key(INBOUND),
+            "sidecar:limit:test",
+        ],
         args=[
             n,
             lock_deadline,
@@ -47,6 +52,8 @@ def take(client: redis.Redis, n: int, lock_deadline: float, exec_id: str = "exec
             exec_id,
             JOB_PREFIX,
             DELIVERED_PREFIX,
+            1_000_000,  # no delivery limit here
+            60_000,
         ],
     )
     return parse_taken(INBOUND, flat)

@@ -1,14 +1,18 @@
--- Take up to ARGV[1] waiting jobs from one queue and mark them started, atomically.
+-- Take up to ARGV[1] waiting jobs from one queue, within the global delivery limit, and mark
+-- them started, atomically. Only jobs actually taken count against the limit.
 -- KEYS[1]  rq:queue:{queue}        RQ's list of waiting job ids
 -- KEYS[2]  rq:wip:{queue}          RQ's started registry; member "{id}:{exec}", far-future score
 -- KEYS[3]  sidecar:locks:{queue}   zset job id -> lock deadline (unix seconds)
+-- KEYS[4]  sidecar:limit:{queue}:{window number}   deliveries started in this fixed window
 -- ARGV[1]  how many jobs at most        ARGV[2] lock deadline
 -- ARGV[3]  score for RQ's wip registry  ARGV[4] started_at (RQ time format)
 -- ARGV[5]  worker name                  ARGV[6] execution id
 -- ARGV[7]  job key prefix ("rq:job:")   ARGV[8] delivered-marker prefix
+-- ARGV[9]  limit per window             ARGV[10] window length in ms
 -- Returns a flat list, four items per job: id, data, attempt number, already delivered (0/1).
 local taken = {}
-local wanted = tonumber(ARGV[1])
+local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+local wanted = math.min(tonumber(ARGV[1]), tonumber(ARGV[9]) - used)
 while wanted > 0 do
   local id = redis.call('LPOP', KEYS[1])
   if not id then break end
@@ -27,5 +31,9 @@ while wanted > 0 do
     table.insert(taken, attempt)
     table.insert(taken, delivered)
   end
+end
+if #taken > 0 then
+  redis.call('INCRBY', KEYS[4], #taken / 4)
+  redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[10]) * 2)
 end
 return taken

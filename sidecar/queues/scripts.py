@@ -8,7 +8,7 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
-NAMES = ("dequeue", "sweep_stalled", "promote_scheduled", "acquire_permits", "trim_registry")
+NAMES = ("dequeue", "sweep_stalled", "promote_scheduled", "trim_registry")
 
 
 @cache
@@ -27,5 +27,4 @@ class Scripts:
     dequeue: Script
     sweep_stalled: Script
     promote_scheduled: Script
-    acquire_permits: Script
     trim_registry: Script

@@ -45,7 +45,8 @@ from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
 
 log = logging.getLogger("sidecar.worker")
-IDLE_WAIT_SECONDS = 0.02
+IDLE_WAIT_SECONDS = 0.02  # first wait when nothing was taken; doubles up to the maximum
+MAX_IDLE_WAIT_SECONDS = 0.1  # while idle: fewer Redis calls, at most this much added latency
 PROMOTE_EVERY_SECONDS = 0.25
 WIP_SCORE_MARGIN_SECONDS = 7 * 24 * 3600  # RQ's own abandoned-job sweep must never fire first
 
@@ -80,6 +81,7 @@ class Worker:
         self.in_flight: dict[str, str] = {}
         self.stopping = threading.Event()
         self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
+        self._idle_wait = IDLE_WAIT_SECONDS
         self._cursor = 0
 
     def stop(self, *_: object) -> None:
@@ -118,6 +120,9 @@ class Worker:
             self._duties()
             self._record(wait=False)
             took = 0 if self.stopping.is_set() else self._fill()
+            self._idle_wait = (
+                IDLE_WAIT_SECONDS if took else min(2 * self._idle_wait, MAX_IDLE_WAIT_SECONDS)
+            )
             if not took:
                 self._record(wait=True)
         return took
@@ -156,16 +161,18 @@ class Worker:
         return took
 
     def _take(self, queue: str, wanted: int) -> list[TakenJob]:
-        """Up to `wanted` jobs from `queue`, within the global delivery limit."""
-        limit_key = self._limit_key(queue)  # once: unused permits go back to the same window
-        permits = self._acquire(limit_key, wanted)
-        if not permits:
-            return []
+        """Up to `wanted` jobs from `queue`, within the global delivery limit (one Lua call)."""
         now = time.time()
+        window = int(now // self.settings.worker_limit_duration_seconds)
         flat = self.scripts.dequeue(
-            keys=[queue_key(queue), registry_key("wip", queue), locks_key(queue)],
+            keys=[
+                queue_key(queue),
+                registry_key("wip", queue),
+                locks_key(queue),
+                f"sidecar:limit:{queue}:{window}",
+            ],
             args=[
-                permits,
+                wanted,
                 now + self.settings.lock_seconds,
                 now + WIP_SCORE_MARGIN_SECONDS,
                 rq_now(),
@@ -173,25 +180,11 @@ class Worker:
                 self.exec_id,
                 JOB_PREFIX,
                 DELIVERED_PREFIX,
+                self.settings.worker_limit_max,
+                int(self.settings.worker_limit_duration_seconds * 1000),
             ],
         )
-        jobs = parse_taken(queue, flat)
-        if len(jobs) < permits:
-            self.client.decrby(limit_key, permits - len(jobs))
-        return jobs
-
-    def _limit_key(self, queue: str) -> str:
-        window = int(time.time() // self.settings.worker_limit_duration_seconds)
-        return f"sidecar:limit:{queue}:{window}"
-
-    def _acquire(self, limit_key: str, wanted: int) -> int:
-        window_ms = int(self.settings.worker_limit_duration_seconds * 1000)
-        return int(
-            self.scripts.acquire_permits(
-                keys=[limit_key],
-                args=[self.settings.worker_limit_max, wanted, window_ms],
-            )
-        )
+        return parse_taken(queue, flat)
 
     def _deliver(self, job: TakenJob) -> None:
         """Thread-pool task: one delivery attempt (skipped if a previous run delivered it)."""
@@ -212,7 +205,7 @@ class Worker:
         batch: list[tuple[TakenJob, Outcome]] = []
         try:
             if wait:
-                batch.append(self.finished.get(timeout=IDLE_WAIT_SECONDS))
+                batch.append(self.finished.get(timeout=self._idle_wait))
             while True:
                 batch.append(self.finished.get_nowait())
         except stdqueue.Empty:
