@@ -4,6 +4,7 @@ dead-letter jobs stalled too often — safely when several workers do it at once
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -88,6 +89,8 @@ def test_stalled_job_goes_back_to_the_front_without_using_an_attempt(
     assert status(rdb, first) == "queued"
     assert rdb.hget(JOB_PREFIX + first, "sidecar_attempt") == b"0"
     assert rdb.hget(JOB_PREFIX + first, "sidecar_stalled") == b"1"
+    (event,) = [f for _, f in rdb.xrange("sidecar:events") if f[b"type"] == b"stalled"]
+    assert json.loads(event[b"data"]) == {"queue": INBOUND, "requeued": 1, "deadLettered": 0}
     assert rdb.zcard(locks_key(INBOUND)) == 0
     assert rdb.zcard(registry_key("wip", INBOUND)) == 0
 

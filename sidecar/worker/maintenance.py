@@ -11,6 +11,7 @@ import time
 
 import redis
 
+from sidecar.events import add_event
 from sidecar.queues.dlq import add_dead_letter, entry_for
 from sidecar.queues.jobs import JOB_PREFIX, decode_data, locks_key, queue_key, registry_key, rq_now
 from sidecar.queues.scripts import Scripts
@@ -54,8 +55,11 @@ def recover_stalled(scripts: Scripts, ledger: Ledger, queues: list[str]) -> tupl
             keys=keys, args=[time.time(), max_stalled, JOB_PREFIX, BATCH]
         )
         requeued, dead = requeued + again, dead + out
-        if again:
-            log.warning("re-queued %d stalled job(s) of %s", again, queue)
+        if again or out:
+            log.warning("stalled jobs of %s: %d re-queued, %d to dead-letter", queue, again, out)
+            add_event(
+                ledger.client, "stalled", {"queue": queue, "requeued": again, "deadLettered": out}
+            )
     drain_stalled_out(ledger)
     return requeued, dead
 
