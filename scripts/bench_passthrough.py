@@ -172,8 +172,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1, help="parallel connections per side")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help="tiny counts: check it runs")
     parser.add_argument("--serve-upstream", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.rounds = 100, 2
     if args.serve_upstream:
         ThreadingHTTPServer(("127.0.0.1", args.serve_upstream), FastUpstream).serve_forever()
         return
