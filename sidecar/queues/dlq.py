@@ -1,7 +1,7 @@
 """The dead-letter queue `{prefix}:dead-letter`: RQ jobs holding what could not be delivered.
 
 Each entry's payload is {"queue", "jobId", "data", "error", "attempts", "failedAt"}. Entries
-are never run by workers; `dlq replay` (a later feature) puts them back on their queue.
+are never run by workers; `dlq replay` (deadletters.py) puts them back on their queue.
 """
 
 from __future__ import annotations
