@@ -56,7 +56,7 @@ def recover_stalled(scripts: Scripts, ledger: Ledger, queues: list[str]) -> tupl
         )
         requeued, dead = requeued + again, dead + out
         if again or out:
-            log.warning("stalled jobs of %s: %d re-queued, %d to dead-letter", queue, again, out)
+            log.warning("re-queued %d stalled job(s) of %s (%d to dead-letter)", again, queue, out)
             add_event(
                 ledger.client, "stalled", {"queue": queue, "requeued": again, "deadLettered": out}
             )
