@@ -83,3 +83,19 @@ def test_prometheus_metrics_include_queue_gauges(app) -> None:
     assert 'sidecar_queue_oldest_waiting_seconds{queue="flrts:webhooks:inbound"}' in text
     assert "sidecar_workers_live 0.0" in text
     assert 'sidecar_webhooks_enqueued_total{queue="flrts:webhooks:inbound"}' in text
+
+
+def test_metrics_still_answer_while_redis_is_down(n8n, redis_server) -> None:
+    app = create_app(
+        load_settings(
+            _env_file=None, N8N_URL=n8n.url, REDIS_URL=redis_server.url, REDIS_MAX_RETRIES=0
+        )
+    )
+    redis_server.kill()
+    try:
+        response = app.test_client().get("/metrics")
+    finally:
+        redis_server.restart()
+    assert response.status_code == 200
+    assert "sidecar_http_requests_total" in response.get_data(as_text=True)
+    assert "sidecar_queue_jobs" not in response.get_data(as_text=True)

@@ -12,6 +12,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from rq.utils import utcparse
 
+from sidecar.errors import BackendUnavailable
+from sidecar.queues.connection import translate
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics
@@ -83,7 +85,8 @@ def check_out(client: redis.Redis, name: str) -> None:
 
 def live_worker_count(client: redis.Redis, within_seconds: float = 60) -> int:
     """Worker processes that checked in during the last `within_seconds`."""
-    return int(client.zcount(WORKERS_KEY, time.time() - within_seconds, "+inf"))
+    with translate():
+        return int(client.zcount(WORKERS_KEY, time.time() - within_seconds, "+inf"))
 
 
 def render_queue_gauges(client: redis.Redis, queues: list[str]) -> bytes:
@@ -92,5 +95,5 @@ def render_queue_gauges(client: redis.Redis, queues: list[str]) -> bytes:
     registry.register(QueueCollector(client, queues))
     try:
         return generate_latest(registry)
-    except redis.RedisError:
-        return b""
+    except (redis.RedisError, BackendUnavailable):
+        return b""  # the gateway's own metrics still answer while Redis is down
