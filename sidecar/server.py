@@ -8,6 +8,8 @@ import os
 import tempfile
 
 from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
+from prometheus_client import values as prometheus_values
 
 from sidecar.settings import Settings
 
@@ -34,6 +36,8 @@ class GatewayServer(BaseApplication):
             "accesslog": None,
             "proc_name": "n8n-sidecar-gateway",
         }
+        if s.gateway_workers > 1:
+            options["child_exit"] = _forget_worker_metrics
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
             options["control_socket_disable"] = True  # one shared ~/.gunicorn socket would clash
         for key, value in options.items():
@@ -48,11 +52,25 @@ class GatewayServer(BaseApplication):
         return app
 
 
+def _forget_worker_metrics(_server: object, worker: object) -> None:
+    """gunicorn hook: a worker process ended; its live gauges no longer count."""
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
 def run_gateway(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish within the grace period."""
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    if settings.gateway_workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sidecar-metrics-")
+    if settings.gateway_workers > 1:
+        use_multiprocess_metrics()
     GatewayServer(settings).run()
+
+
+def use_multiprocess_metrics() -> None:
+    """Several gunicorn processes: every process writes its metrics to a shared directory
+    and /metrics adds them up. prometheus_client chooses how to store values when it is
+    first imported (the CLI already did), so that choice is made again here, before any
+    metric exists; gunicorn workers fork afterwards and inherit it."""
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="sidecar-metrics-"))
+    prometheus_values.ValueClass = prometheus_values.get_value_class()
