@@ -7,6 +7,7 @@ validation errors into `ConfigError`, which carries one readable line per proble
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -34,6 +35,19 @@ def _split_list(value: object) -> list[str]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return list(value or [])  # type: ignore[call-overload]
+
+
+def _split_pairs(
+    value: object, sep: str, valid: Callable[[str, str], bool], problem: str
+) -> list[tuple[str, str]]:
+    """`a<sep>b,c<sep>d` as [(a, b), (c, d)]; ValueError(problem) for an entry not `valid`."""
+    pairs = []
+    for item in _split_list(value):
+        key, _, rest = item.partition(sep)
+        if not valid(key.strip(), rest.strip()):
+            raise ValueError(problem)
+        pairs.append((key.strip(), rest.strip()))
+    return pairs
 
 
 class Settings(BaseSettings):
@@ -135,26 +149,26 @@ class Settings(BaseSettings):
     def _tokens(cls, value: object) -> dict[str, str]:
         if isinstance(value, dict):
             return value
-        tokens: dict[str, str] = {}
-        for item in _split_list(value):
-            role, _, token = item.partition(":")
-            if role not in ROLES or not token:
-                raise ValueError("each entry must be role:token with role viewer|operator|admin")
-            tokens[token] = role
-        return tokens
+        pairs = _split_pairs(
+            value,
+            ":",
+            lambda role, token: role in ROLES and bool(token),
+            "each entry must be role:token with role viewer|operator|admin",
+        )
+        return {token: role for role, token in pairs}
 
     @field_validator("typed_paths", mode="before")
     @classmethod
     def _paths(cls, value: object) -> dict[str, str]:
         if isinstance(value, dict):
             return value
-        paths: dict[str, str] = {}
-        for item in _split_list(value):
-            operation, _, path = item.partition("=")
-            if not operation.strip() or not path.strip().startswith("/"):
-                raise ValueError("each entry must be operation=/path, e.g. tasks:create=/webhook/x")
-            paths[operation.strip()] = path.strip()
-        return paths
+        pairs = _split_pairs(
+            value,
+            "=",
+            lambda op, path: bool(op) and path.startswith("/"),
+            "each entry must be operation=/path, e.g. tasks:create=/webhook/x",
+        )
+        return dict(pairs)
 
     @field_validator("encryption_keys", mode="before")
     @classmethod

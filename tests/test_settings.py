@@ -69,6 +69,14 @@ def test_lists_and_maps_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.redis_configured
 
 
+def test_typed_paths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIDECAR_TYPED_PATHS", "tasks:create=/webhook/op-api, notify=/webhook/tg")
+    assert load_settings().typed_paths == {
+        "tasks:create": "/webhook/op-api",
+        "notify": "/webhook/tg",
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
@@ -80,6 +88,11 @@ def test_lists_and_maps_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("REDIS_URL", "http://x", "REDIS_URL: must start with redis://, rediss:// or unix://"),
         ("REDIS_SENTINELS", "a,b:1", "REDIS_SENTINELS: each sentinel must be host:port"),
         ("SIDECAR_ADMIN_TOKENS", "root:abc", "SIDECAR_ADMIN_TOKENS: each entry must be role:token"),
+        (
+            "SIDECAR_TYPED_PATHS",
+            "tasks:create=webhook/x",
+            "SIDECAR_TYPED_PATHS: each entry must be",
+        ),
         ("SIDECAR_ENCRYPTION_KEY", "nope", "SIDECAR_ENCRYPTION_KEY: each key must be a Fernet key"),
         ("SIDECAR_RECOVERY_RATIO", "1.5", "SIDECAR_RECOVERY_RATIO: Input should be less than 1"),
         (
