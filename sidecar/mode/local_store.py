@@ -20,7 +20,14 @@ import redis
 
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.controller import MODES, QUEUE, SINGLE, ControllerState, Decision, Signals
-from sidecar.mode.store import CACHE_SECONDS, HISTORY_SIZE, ModeStore, ModeView, history_entry
+from sidecar.mode.store import (
+    CACHE_SECONDS,
+    HISTORY_SIZE,
+    ModeStore,
+    ModeView,
+    decision_entry,
+    history_entry,
+)
 
 
 class LocalModeStore:
@@ -93,14 +100,7 @@ class LocalModeStore:
             self._state = ControllerState.from_dict(state.to_dict())
             if decision.changed:
                 self._view = ModeView(decision.mode, decision.reason, state.since, source="local")
-                entry = history_entry(
-                    state.since,
-                    decision.previous,
-                    decision.mode,
-                    decision.reason,
-                    False,
-                    "controller",
-                )
+                entry = decision_entry(decision, state)
                 self._history.appendleft(entry)
             return True
 

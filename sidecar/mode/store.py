@@ -119,6 +119,13 @@ def history_entry(at: float, before: str, after: str, reason: str, pinned: bool,
     return json.dumps({**entry, "by": by})
 
 
+def decision_entry(decision: Decision, state: ControllerState) -> str:
+    """The history entry of a switch the controller decided."""
+    return history_entry(
+        state.since, decision.previous, decision.mode, decision.reason, False, "controller"
+    )
+
+
 class ModeStore:
     """The mode in Redis. Parameters: `client`, `cache_seconds` (current()'s cache),
     `history_size` (switches kept), `clock` (unix seconds, for since and history),
@@ -242,14 +249,7 @@ class ModeStore:
             if decision.changed or before.source == "default" or before.mode != decision.mode:
                 self._write_view(pipe, ModeView(decision.mode, decision.reason, state.since))
             if decision.changed:
-                entry = history_entry(
-                    state.since,
-                    decision.previous,
-                    decision.mode,
-                    decision.reason,
-                    False,
-                    "controller",
-                )
+                entry = decision_entry(decision, state)
                 self._push_history(pipe, entry)
             return True
 
