@@ -1,4 +1,4 @@
-"""The `n8n-sidecar` command line: serve, worker, check, status, mode, dlq, events.
+"""The `n8n-sidecar` command line: serve, worker, check, status, mode, dlq, events, bench.
 
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config (one line per problem).
 """
@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from sidecar.bench.cli import bench
 from sidecar.cli_dlq import dlq
 from sidecar.cli_events import events
 from sidecar.cli_mode import mode, status
@@ -71,3 +72,4 @@ main.add_command(dlq)
 main.add_command(events)
 main.add_command(mode)
 main.add_command(status)
+main.add_command(bench)

@@ -1,0 +1,86 @@
+"""What every scenario needs: options, processes, Redis, the upstream, progress — and how to
+start a gateway or workers against them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from sidecar.bench.options import Options
+from sidecar.bench.procs import Processes, answering, free_port, wait_until
+from sidecar.bench.progress import Progress
+from sidecar.bench.upstream import Upstream
+from sidecar.queues.gauges import live_worker_count
+from sidecar.settings import Settings
+
+PREFIX = "flrts"
+OPERATION = "webhooks:inbound"
+QUEUE = f"{PREFIX}:{OPERATION}"
+NO_LIMIT = "1000000000"
+ROOT = Path(__file__).resolve().parents[2]
+# Variables that would take precedence over REDIS_URL, or change what is measured.
+DROPPED_ENV = ("REDIS_HOST", "REDIS_SENTINELS", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB")
+
+
+@dataclass
+class Gateway:
+    """A running `n8n-sidecar serve` of the benchmark."""
+
+    proc: subprocess.Popen
+    port: int
+
+
+@dataclass
+class Bench:
+    """The run's shared parts. `client` talks to the benchmark's own Redis."""
+
+    options: Options
+    procs: Processes
+    redis_url: str
+    upstream: Upstream
+    settings: Settings
+    client: redis.Redis
+    progress: Progress
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Environment of a sidecar / RQ child process; SIDECAR_* of ours pass through."""
+        env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
+        env.update(
+            N8N_URL=self.upstream.url,
+            REDIS_URL=self.redis_url,
+            SIDECAR_QUEUE_PREFIX=PREFIX,
+            SIDECAR_LOG_LEVEL="WARNING",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        )
+        env.update(extra)
+        return env
+
+    def reset(self) -> None:
+        """Empty the benchmark's Redis and the upstream's score between phases."""
+        self.client.flushall()
+        self.upstream.reset()
+
+    def start_gateway(self, **settings: str) -> Gateway:
+        """`n8n-sidecar serve` on a free port with `settings`, once /healthz answers."""
+        port = free_port()
+        env = self.env(SIDECAR_PORT=str(port), SIDECAR_HOST="127.0.0.1", **settings)
+        proc = self.procs.start("gateway", [sys.executable, "-m", "sidecar", "serve"], env)
+        wait_until(answering(port), "gateway", self.procs, proc)
+        return Gateway(proc, port)
+
+    def start_workers(self, count: int, *args: str, **settings: str) -> list[subprocess.Popen]:
+        """`count` times `n8n-sidecar worker --queue webhooks:inbound ARGS` with `settings`,
+        once every one has checked in (it is taking jobs)."""
+        argv = [sys.executable, "-m", "sidecar", "worker", "--queue", OPERATION, *args]
+        env = self.env(SIDECAR_WORKER_LIMIT_MAX=NO_LIMIT, **settings)
+        workers = [self.procs.start("worker", argv, env) for _ in range(count)]
+        for worker in workers:
+            wait_until(
+                lambda: live_worker_count(self.client) >= count, "workers", self.procs, worker
+            )
+        return workers

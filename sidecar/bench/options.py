@@ -1,0 +1,36 @@
+"""What a benchmark run is asked to do: scenarios and their sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Sizes of every scenario; `smoke()` shrinks them to seconds."""
+
+    scenarios: tuple[str, ...] = SCENARIOS
+    requests: int = 4000  # passthrough: requests per side
+    jobs: int = 5000  # ingest, deliver, memory
+    senders: int = 8  # concurrent keep-alive connections
+    workers: int = 2  # worker processes per side
+    concurrency: int = 10  # deliveries in flight per n8n-sidecar worker
+    rate: float = 200.0  # e2e: webhooks per second, steady
+    duration: float = 10.0  # e2e and switch: seconds of steady load
+    timeout: float = 300.0  # seconds per phase, at most
+    smoke: bool = False
+
+    def smoke_sized(self) -> Options:
+        """Tiny counts: every code path in seconds (what the test suite runs)."""
+        return replace(
+            self,
+            requests=60,
+            jobs=50,
+            senders=min(self.senders, 4),
+            rate=50.0,
+            duration=1.0,
+            timeout=min(self.timeout, 60.0),
+            smoke=True,
+        )
