@@ -2,7 +2,8 @@
 
 One loop per process: take as many jobs as there are free delivery threads (within the
 global limiter), deliver them on a thread pool, record finished attempts in one pipeline,
-and run the periodic duties (retries due, lock heartbeats, stalled-job recovery). SIGTERM
+and run the periodic duties (retries due, lock heartbeats, stalled-job recovery). Idle, it
+waits for a wake-up call (see wakeup.py), polling at most every 100 ms meanwhile. SIGTERM
 stops taking new jobs, lets the deliveries in flight finish, records them, and exits.
 """
 
@@ -43,6 +44,7 @@ from sidecar.worker import maintenance
 from sidecar.worker.execute import JobExecutor
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
+from sidecar.worker.wakeup import Waker
 
 log = logging.getLogger("sidecar.worker")
 IDLE_WAIT_SECONDS = 0.02  # first wait when nothing was taken; doubles up to the maximum
@@ -77,7 +79,9 @@ class Worker:
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
         # Not SimpleQueue: on CPython 3.11 its get(timeout) can block forever when a signal
         # handler (our SIGTERM one) runs past the deadline; Queue's lock-based wait cannot.
-        self.finished: stdqueue.Queue[tuple[TakenJob, Outcome]] = stdqueue.Queue()
+        # A None in `finished` is a wake-up call: a job was pushed while we idled.
+        self.finished: stdqueue.Queue[tuple[TakenJob, Outcome] | None] = stdqueue.Queue()
+        self.waker = Waker(client, queues, lambda: self.finished.put(None))
         self.in_flight: dict[str, str] = {}
         self.stopping = threading.Event()
         self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
@@ -102,6 +106,7 @@ class Worker:
             ", ".join(self.queues),
             self.concurrency,
         )
+        self.waker.start()
         while not (self.stopping.is_set() and not self.in_flight):
             try:
                 took = self._step()
@@ -111,6 +116,7 @@ class Worker:
                 continue
             if self.burst and not took and not self.in_flight and self._nothing_left():
                 break
+        self.waker.stop()
         self._shutdown()
         return 0
 
@@ -124,8 +130,16 @@ class Worker:
                 IDLE_WAIT_SECONDS if took else min(2 * self._idle_wait, MAX_IDLE_WAIT_SECONDS)
             )
             if not took:
-                self._record(wait=True)
+                self._wait_idle()
         return took
+
+    def _wait_idle(self) -> None:
+        """Nothing taken: wait for a finished delivery, a wake-up call or the poll interval."""
+        self.waker.arm()
+        try:
+            self._record(wait=True)
+        finally:
+            self.waker.disarm()
 
     def _duties(self) -> None:
         now = time.monotonic()
@@ -205,9 +219,11 @@ class Worker:
         batch: list[tuple[TakenJob, Outcome]] = []
         try:
             if wait:
-                batch.append(self.finished.get(timeout=self._idle_wait))
+                first = self.finished.get(timeout=self._idle_wait)
+                batch += [first] if first else []
             while True:
-                batch.append(self.finished.get_nowait())
+                item = self.finished.get_nowait()
+                batch += [item] if item else []
         except stdqueue.Empty:
             pass
         if not batch:
