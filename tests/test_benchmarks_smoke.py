@@ -1,5 +1,6 @@
-"""The benchmark scripts run end to end with tiny counts, so they cannot rot unnoticed.
-(Their figures are not checked here: timing belongs to the benchmarks, not to tests.)"""
+"""The benchmark harness runs end to end with tiny counts, so it cannot rot unnoticed.
+(Its figures are not judged here: timing belongs to the benchmarks, not to tests — but every
+scenario must report its rows, and the correctness rows must hold.)"""
 
 from __future__ import annotations
 
@@ -11,19 +12,87 @@ from pathlib import Path
 import pytest
 from support.processes import ROOT, sidecar_env
 
+from sidecar.bench.options import SCENARIOS
+from sidecar.bench.report import Outcome, Row, render_table
+from sidecar.bench.stats import percentile
 
-@pytest.mark.parametrize("script", ["bench_passthrough.py", "bench_queue.py"])
-def test_benchmark_smoke_mode_runs_and_writes_its_figures(script: str, tmp_path: Path) -> None:
+
+def run_bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), *args],
+        env=sidecar_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def no_nan(constant: str) -> None:
+    pytest.fail(f"the JSON holds {constant}: not strict JSON")
+
+
+def test_smoke_mode_runs_every_scenario_and_writes_its_figures(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--smoke", "--json", str(out))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    figures = json.loads(out.read_text(), parse_constant=no_nan)  # strict JSON
+    assert list(figures["scenarios"]) == list(SCENARIOS)
+    for name, scenario in figures["scenarios"].items():
+        assert scenario["rows"], name
+        assert name in result.stdout
+    rows = {row["measure"]: row for s in figures["scenarios"].values() for row in s["rows"]}
+    # What must hold at any size: nothing lost or duplicated, in queue mode or across a switch.
+    for measure in (
+        "delivered exactly once",
+        "lost or refused across the switch",
+        "duplicated across the switch",
+    ):
+        assert rows[measure]["verdict"] == "met", rows[measure]
+    assert "[6/6] switch" in result.stderr  # the progress display
+
+
+def test_one_scenario_can_be_chosen_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), "--smoke", "--json", str(out)],
+        [sys.executable, "-m", "sidecar", "bench", "--smoke", "-s", "memory", "--json", str(out)],
         env=sidecar_env(),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
     )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert list(json.loads(out.read_text())["scenarios"]) == ["memory"]
+
+
+@pytest.mark.parametrize(
+    "args", [["--scenario", "nope"], ["--jobs", "1"], ["--rate", "0"], ["--senders", "x"]]
+)
+def test_bad_options_are_one_clear_line_and_exit_2(args: list[str]) -> None:
+    result = run_bench(*args, timeout=30)
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    figures = json.loads(out.read_text())
-    assert figures  # a non-empty report
+    assert "Error:" in result.stderr
+
+
+def test_the_table_aligns_columns_and_names_each_scenario_once() -> None:
+    outcomes = [
+        Outcome(
+            "ingest", [Row("rate", "500/s", "1,000/s", 0.5, ">= 3,000/s", False), Row("x", "1")]
+        ),
+        Outcome("memory", [Row("bytes", "551 B", target="<= 1,024 B", met=True)]),
+    ]
+    lines = render_table(outcomes).splitlines()
+    assert lines[2].startswith("ingest ") and "0.50x" in lines[2] and lines[2].endswith("MISSED")
+    assert lines[3].startswith(" " * len("ingest"))
+    assert lines[4].startswith("memory") and lines[4].endswith("met")
+    assert lines[2].index("500/s") == lines[4].index("551 B")
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(n) for n in range(1, 101)]
+    assert percentile(samples, 0.99) == 99.0
+    assert percentile(samples, 0.5) == 50.0
+    assert percentile([7.0], 0.99) == 7.0

@@ -71,7 +71,18 @@ def write_json(path: Path, environment: dict, options: dict, outcomes: list[Outc
             for outcome in outcomes
         },
     }
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    path.write_text(json.dumps(without_nan(document), indent=2, default=str) + "\n")
+
+
+def without_nan(value: object) -> object:
+    """`value` with every NaN float (no figure) turned into null, so the JSON is strict."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: without_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nan(item) for item in value]
+    return value
 
 
 def ms(value: float) -> str:
