@@ -1,4 +1,5 @@
-"""Guards against real Redis: signature, dedup (also under concurrency), per-user rate limit."""
+"""Guards against real Redis: signature, dedup (also under concurrency). The per-user rate
+limit is part of ingest.lua: tests/test_ingest_script.py."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import pytest
 import redis
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import BadSignature, Duplicate, RateLimited
+from sidecar.errors import BadSignature, Duplicate
 from sidecar.guards.dedup import Deduplicator, dedup_id
 from sidecar.guards.keys import extract
-from sidecar.guards.ratelimit import UserRateLimiter
 from sidecar.guards.signature import expected_signature, verify_signature
-from sidecar.routes import HmacRule, RateLimit
+from sidecar.routes import HmacRule
 
 UPDATE = {"update_id": 987, "message": {"from": {"id": 42, "is_bot": False}, "text": "hi"}}
 
@@ -155,31 +155,3 @@ def test_many_concurrent_identical_claims_make_exactly_one_winner(client: redis.
         thread.join()
     assert len(winners) == 1
     assert duplicates == [winners[0]] * 31
-
-
-# --- per-user rate limit -----------------------------------------------------------------
-
-
-def test_limit_per_user_and_queue_with_accurate_retry_after(client: redis.Redis) -> None:
-    limiter = UserRateLimiter(client, RateLimit(limit=3, window=2))
-    started = time.time()
-    for _ in range(3):
-        limiter.hit("q", "alice")
-    with pytest.raises(RateLimited) as caught:
-        limiter.hit("q", "alice")
-    assert caught.value.status == 429
-    assert caught.value.headers["Retry-After"] == str(caught.value.retry_after)
-    assert 1 <= caught.value.retry_after <= 2
-    limiter.hit("q", "bob")  # other users and queues are not affected
-    limiter.hit("other", "alice")
-    time.sleep(max(0.0, started + caught.value.retry_after - time.time()) + 0.05)
-    limiter.hit("q", "alice")  # the window moved on: allowed again, as Retry-After said
-
-
-def test_route_rule_overrides_the_default(client: redis.Redis) -> None:
-    limiter = UserRateLimiter(client, RateLimit(limit=100, window=60))
-    limiter.hit("q", "carol", RateLimit(limit=1, window=60))
-    with pytest.raises(RateLimited) as caught:
-        limiter.hit("q", "carol", RateLimit(limit=1, window=60))
-    assert 59 <= caught.value.retry_after <= 60
-    assert caught.value.body()["retryAfter"] == caught.value.retry_after

@@ -1,5 +1,7 @@
 """Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
-are answered 200 duplicate. One atomic `SET key job_id NX EX ttl GET` decides.
+are answered 200 duplicate. One atomic step decides: for webhooks, sidecar/lua/ingest.lua
+(claim, rate limit and store in one round trip); for typed jobs, Deduplicator's
+`SET key job_id NX EX ttl GET`. Both use claim_key and job_id_for.
 
 The dedup id comes from the route's dedup_key, else an idempotency or provider delivery
 header, else SHA-256 of method + path (with its query) + body. The job id is derived from
@@ -54,18 +56,28 @@ def job_id_for(queue: str, identity: str) -> str:
     return hashlib.sha256(f"{queue}\n{identity}".encode()).hexdigest()[:32]
 
 
+def claim_key(queue: str, identity: str) -> str:
+    """The Redis key holding the claim of `identity` on `queue` (its value: the job id)."""
+    return f"sidecar:dedup:{queue}:{hashlib.sha256(identity.encode()).hexdigest()}"
+
+
+def claim_seconds(ttl: float) -> int:
+    """The dedup window in whole seconds (at least 1), as Redis expires keys."""
+    return max(1, round(ttl))
+
+
 class Deduplicator:
     """Claims dedup ids in Redis. Parameters: `client`, `ttl` seconds."""
 
     def __init__(self, client: redis.Redis, ttl: float) -> None:
-        self.client, self.ttl = client, max(1, round(ttl))
+        self.client, self.ttl = client, claim_seconds(ttl)
 
     def claim(self, queue: str, identity: str) -> str:
         """The new job's id; Duplicate(first job id) when already claimed in the window."""
         job_id = job_id_for(queue, identity)
         with translate():
             first = self.client.set(
-                self._key(queue, identity), job_id, nx=True, ex=self.ttl, get=True
+                claim_key(queue, identity), job_id, nx=True, ex=self.ttl, get=True
             )
         if first is not None:
             raise Duplicate(first.decode())
@@ -74,12 +86,8 @@ class Deduplicator:
     def release(self, queue: str, identity: str) -> None:
         """Give the claim back (enqueue failed or refused): a retry is then no duplicate."""
         with translate():
-            self.client.delete(self._key(queue, identity))
+            self.client.delete(claim_key(queue, identity))
 
     def forget_delivery(self, pipe: redis.client.Pipeline, job_id: str) -> None:
         """A new window may reuse a job id: drop the old run's delivered marker with the enqueue."""
         pipe.delete(DELIVERED_PREFIX + job_id)
-
-    @staticmethod
-    def _key(queue: str, identity: str) -> str:
-        return f"sidecar:dedup:{queue}:{hashlib.sha256(identity.encode()).hexdigest()}"

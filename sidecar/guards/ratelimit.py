@@ -1,37 +1,33 @@
-"""Per-user, per-operation rate limit: a moving window shared by every gateway (`limits`)."""
+"""Per-user, per-operation rate limit: a moving window shared by every gateway.
+
+The window is checked and counted by sidecar/lua/ingest.lua, in the same round trip as the
+dedup claim and the store (it replaced the `limits` library's MovingWindowRateLimiter,
+which needed a round trip of its own). Each (queue, rule, user) has a Redis list of
+admission times, newest first, at most `limit` long, expiring a window after the last
+admission. A webhook is refused while the `limit`-th newest admission is still inside the
+window, with a Retry-After of the whole seconds until it leaves. Times are Redis server
+time, so gateways with skewed clocks agree.
+"""
 
 from __future__ import annotations
 
-import math
-import time
+from dataclasses import dataclass
 
-import redis
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
-
-from sidecar.errors import RateLimited
-from sidecar.queues.connection import translate
 from sidecar.routes import RateLimit
 
+WINDOW_PREFIX = "sidecar:ratelimit:"
+NO_WINDOW = WINDOW_PREFIX + "none"  # named to the script when there is no user; never used
 
-class UserRateLimiter:
-    """`limit` webhooks per `window` seconds per (queue, user). Parameters: `client`, and the
-    default RateLimit from settings."""
 
-    def __init__(self, client: redis.Redis, default: RateLimit) -> None:
-        storage = RedisStorage(
-            "redis://", connection_pool=client.connection_pool, key_prefix="sidecar:ratelimit"
-        )
-        self.limiter = MovingWindowRateLimiter(storage)
-        self.default = default
+@dataclass(frozen=True)
+class UserWindow:
+    """The moving window of `user` on `queue` under `rule`."""
 
-    def hit(self, queue: str, user: str, rule: RateLimit | None = None) -> None:
-        """Count one webhook of `user` on `queue`; RateLimited with an accurate Retry-After."""
-        limit = rule or self.default
-        item = RateLimitItemPerSecond(limit.limit, limit.window)
-        with translate():
-            if self.limiter.hit(item, queue, user):
-                return
-            reset_at, _remaining = self.limiter.get_window_stats(item, queue, user)
-        raise RateLimited(max(1, math.ceil(reset_at - time.time())))
+    queue: str
+    user: str
+    rule: RateLimit
+
+    @property
+    def key(self) -> str:
+        """Its Redis list; a changed rule starts afresh, as with `limits`."""
+        return f"{WINDOW_PREFIX}{self.queue}:{self.rule.limit}/{self.rule.window}:{self.user}"

@@ -1,9 +1,11 @@
 """Intake: a captured webhook becomes an RQ job on its route's queue, durably, before the 202.
 
-The guards run first, in order: dedup (the first copy within the window claims the job id;
-later copies raise Duplicate) and the per-user rate limit (RateLimited; the dedup claim is
-given back so the sender's retry is not a duplicate). The payload is sealed when
-SIDECAR_ENCRYPTION_KEY is set. If storing fails the claim is given back too.
+The guards and the store are one atomic Redis script (sidecar/queues/ingest.py), one round
+trip: dedup (the first copy within the window claims the job id; later copies raise
+Duplicate), then the per-user rate limit (RateLimited), then RQ's enqueue steps. A refused
+webhook leaves no claim, so the sender's retry is not a duplicate. The job hash is built
+without RQ objects (sidecar/queues/jobhash.py). The payload is sealed when
+SIDECAR_ENCRYPTION_KEY is set. Refusals add a best-effort event.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import Duplicate, RateLimited
 from sidecar.events import add_event
-from sidecar.guards.dedup import Deduplicator, dedup_id
+from sidecar.guards.dedup import claim_key, claim_seconds, dedup_id, job_id_for
 from sidecar.guards.keys import extract
-from sidecar.guards.ratelimit import UserRateLimiter
+from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.connection import ping, translate
-from sidecar.queues.jobs import DELIVERED_PREFIX, build_job, persist
+from sidecar.queues.ingest import Admission, admit
+from sidecar.queues.jobhash import JobHash
+from sidecar.queues.scripts import Scripts
 from sidecar.routes import RateLimit, RouteRule, Routes
 from sidecar.settings import Settings
 
@@ -45,51 +49,50 @@ class Intake:
     def __init__(self, client: redis.Redis, settings: Settings, routes: Routes | None = None):
         self.client, self.settings = client, settings
         self.routes = routes or Routes([], settings)
-        self.dedup = Deduplicator(client, settings.dedup_ttl_seconds)
-        default = RateLimit(
+        self.claim_seconds = claim_seconds(settings.dedup_ttl_seconds)
+        self.default_limit = RateLimit(
             limit=settings.user_rate_limit, window=max(1, round(settings.user_rate_window_seconds))
         )
-        self.limiter = UserRateLimiter(client, default)
         self.cipher = PayloadCipher(settings.encryption_keys)
+        self.job_hash = JobHash(settings)
+        self.script = Scripts(client).ingest
 
     def enqueue(self, captured: CapturedRequest, route: RouteRule | None = None) -> Queued:
         """Guard and store `captured`; Duplicate, RateLimited or BackendUnavailable."""
         route = route or self.routes.for_path(captured.path)
         queue = self.routes.queue_of(route)
         identity = dedup_id(captured, route.dedup_key)
+        job_id = job_id_for(queue, identity)
+        window = self._window(captured, route, queue)
+        admission = Admission(
+            queue=queue,
+            job_id=job_id,
+            claim=claim_key(queue, identity),
+            claim_seconds=self.claim_seconds,
+            window=window,
+            fields=self._job_fields(captured, queue),
+        )
         try:
-            job_id = self.dedup.claim(queue, identity)
+            admit(self.script, self.client, admission)
         except Duplicate as exc:
             self._event("duplicate", queue, exc.job_id, captured)
             raise
-        try:
-            self._check_rate(captured, route, queue)
-            self._store(captured, queue, job_id)
-        except BaseException:
-            self.dedup.release(queue, identity)
+        except RateLimited:
+            user = window.user if window else ""
+            self._event("rate_limited", queue, None, captured, user=user)
             raise
         return Queued(job_id=job_id, queue=queue)
 
-    def _check_rate(self, captured: CapturedRequest, route: RouteRule, queue: str) -> None:
+    def _window(self, captured: CapturedRequest, route: RouteRule, queue: str) -> UserWindow | None:
         user = extract(captured, route.user_key or DEFAULT_USER_KEY)
         if not user:
-            return  # no user id: not limited per user
-        try:
-            self.limiter.hit(queue, user, route.rate_limit)
-        except RateLimited:
-            self._event("rate_limited", queue, None, captured, user=user)
-            raise
+            return None  # no user id: not limited per user
+        return UserWindow(queue, user, route.rate_limit or self.default_limit)
 
-    def _store(self, captured: CapturedRequest, queue: str, job_id: str) -> None:
+    def _job_fields(self, captured: CapturedRequest, queue: str) -> list:
         payload = self.cipher.seal(captured.to_payload())
         description = None if self.cipher.enabled else f"{captured.method} {captured.path}"
-        job = build_job(
-            self.client, self.settings, queue, payload, description=description, job_id=job_id
-        )
-        with translate(), self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(DELIVERED_PREFIX + job_id)  # a new dedup window may reuse a job id
-            persist(pipe, queue, job)
-            pipe.execute()
+        return self.job_hash.fields(queue, payload, description)
 
     def _event(
         self, kind: str, queue: str, job_id: str | None, captured: CapturedRequest, **extra: str

@@ -113,6 +113,11 @@ class TakenJob:
     delivered: bool
 
 
+def encode_data(func: str, payload: dict) -> bytes:
+    """RQ's job data for `func(payload)`: zlib of the JSON (func, instance, args, kwargs)."""
+    return zlib.compress(json.dumps((func, None, [payload], {})).encode())
+
+
 def decode_data(data: bytes) -> dict:
     """The payload argument from RQ's compressed, JSON-serialized job data."""
     _func, _instance, args, _kwargs = json.loads(zlib.decompress(data))

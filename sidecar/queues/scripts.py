@@ -8,7 +8,7 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
-NAMES = ("dequeue", "sweep_stalled", "promote_scheduled", "trim_registry")
+NAMES = ("dequeue", "sweep_stalled", "promote_scheduled", "trim_registry", "ingest")
 
 
 @cache
@@ -28,3 +28,4 @@ class Scripts:
     sweep_stalled: Script
     promote_scheduled: Script
     trim_registry: Script
+    ingest: Script

@@ -1,0 +1,65 @@
+"""One round trip per webhook: sidecar/lua/ingest.lua claims the dedup id, checks and counts
+the user's moving window (sidecar/guards/ratelimit.py) and stores the RQ job, atomically.
+
+A refused webhook leaves nothing behind: no claim (so the sender's retry is not a
+duplicate), no count, no job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from redis.commands.core import Script
+from rq import Queue
+
+from sidecar.errors import Duplicate, RateLimited
+from sidecar.guards.ratelimit import NO_WINDOW, UserWindow
+from sidecar.queues.connection import translate
+from sidecar.queues.jobs import DELIVERED_PREFIX, JOB_PREFIX, queue_key
+from sidecar.queues.wake import wake_key
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What ingest.lua needs for one webhook: job `job_id` with hash `fields` on `queue`,
+    claimed at `claim` for `claim_seconds`, counted in `window` when there is a user."""
+
+    queue: str
+    job_id: str
+    claim: str
+    claim_seconds: int
+    window: UserWindow | None
+    fields: list
+
+
+def admit(script: Script, client: redis.Redis, admission: Admission) -> None:
+    """Store the job in one round trip; Duplicate, RateLimited or BackendUnavailable."""
+    with translate():
+        reply = script(keys=script_keys(admission), args=script_args(admission), client=client)
+    outcome = reply[0]
+    if outcome == b"duplicate":
+        raise Duplicate(reply[1].decode())
+    if outcome == b"limited":
+        raise RateLimited(int(reply[1]))
+
+
+def script_keys(admission: Admission) -> list[str]:
+    """KEYS of ingest.lua, in its order."""
+    window = admission.window.key if admission.window else NO_WINDOW
+    return [
+        admission.claim,
+        window,
+        DELIVERED_PREFIX + admission.job_id,
+        JOB_PREFIX + admission.job_id,
+        Queue.redis_queues_keys,
+        queue_key(admission.queue),
+        wake_key(admission.queue),
+    ]
+
+
+def script_args(admission: Admission) -> list:
+    """ARGV of ingest.lua, in its order."""
+    rule = admission.window.rule if admission.window else None
+    limit, window = (rule.limit, rule.window) if rule else (0, 0)
+    return [admission.job_id, admission.claim_seconds, limit, window, *admission.fields]
