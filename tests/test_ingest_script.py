@@ -13,7 +13,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import Duplicate, RateLimited
+from sidecar.errors import BackendUnavailable, Duplicate, RateLimited
 from sidecar.guards.dedup import claim_key, job_id_for
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.ingest import Admission, admit
@@ -180,3 +180,15 @@ def test_intake_adds_events_for_refusals(rdb: redis.Redis) -> None:
     assert [kind for kind, _ in events] == [b"duplicate", b"rate_limited"]
     assert events[0][1]["jobId"] == first.job_id
     assert events[1][1]["user"] == "hank"
+
+
+def test_redis_out_of_memory_refuses_the_whole_script(rdb: redis.Redis) -> None:
+    intake = Intake(rdb, load_settings(_env_file=None))
+    hook = CapturedRequest("POST", "/webhook/x", "", [("X-User-Id", "ivy")], b"1")
+    rdb.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(BackendUnavailable):
+            intake.enqueue(hook)
+    finally:
+        rdb.config_set("maxmemory", 0)
+    assert rdb.keys("*") == []  # no claim, no count, no job: the sender's retry is new

@@ -19,6 +19,7 @@ from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.settings import Settings
 
 SOCKET_TIMEOUT_SECONDS = 5.0
+REFUSALS = (redis.exceptions.OutOfMemoryError, redis.exceptions.MasterDownError)
 
 
 class LinearBackoff(AbstractBackoff):
@@ -83,6 +84,8 @@ def translate() -> Iterator[None]:
         yield
     except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
         raise BackendUnavailable(f"Redis is unavailable: {exc}") from None
+    except REFUSALS as exc:  # redis-py strips the error code from these messages
+        raise BackendUnavailable(f"Redis refused the command: {exc}") from None
     except redis.ResponseError as exc:
         if str(exc).startswith(
             ("LOADING", "MASTERDOWN", "OOM", "MISCONF", "NOAUTH", "WRONGPASS", "NOREPLICAS")
