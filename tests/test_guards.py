@@ -95,6 +95,8 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
         ([], "body.update_id", "key:987"),
         ([("Idempotency-Key", "abc")], None, "header:abc"),
         ([("X-GitHub-Delivery", "gh-1")], None, "header:gh-1"),
+        ([("x-github-delivery", "gh-2"), ("X-GitHub-Delivery", "gh-3")], None, "header:gh-2"),
+        ([("X-Request-Id", ""), ("Svix-Id", "svix-1")], None, "header:svix-1"),
         ([("Stripe-Signature", "t=1")], None, None),  # body has no "id": falls back to the hash
     ],
 )

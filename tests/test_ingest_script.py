@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 import redis
 from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BackendUnavailable, Duplicate, RateLimited
 from sidecar.guards.dedup import claim_key, job_id_for
 from sidecar.guards.ratelimit import UserWindow
+from sidecar.queues import jobs
 from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobhash import JobHash
@@ -192,3 +195,10 @@ def test_redis_out_of_memory_refuses_the_whole_script(rdb: redis.Redis) -> None:
     finally:
         rdb.config_set("maxmemory", 0)
     assert rdb.keys("*") == []  # no claim, no count, no job: the sender's retry is new
+
+
+@pytest.mark.parametrize("micros", [0, 7, 999_999])
+def test_timestamps_are_in_rqs_format(monkeypatch: pytest.MonkeyPatch, micros: int) -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, micros, tzinfo=UTC)
+    monkeypatch.setattr(jobs, "datetime", type("Frozen", (), {"now": lambda tz: moment}))
+    assert jobs.rq_now() == utcformat(moment)
