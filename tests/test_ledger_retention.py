@@ -6,6 +6,8 @@ hashes, as the seed's removeOnComplete/removeOnFail did.
 
 from __future__ import annotations
 
+import time
+
 import redis
 from support.fake_n8n import FakeN8n
 from support.processes import Gateway
@@ -57,3 +59,19 @@ def test_only_the_newest_failed_jobs_are_kept_but_every_dead_letter_is(
     assert [rdb.exists(f"rq:job:{job_id}") for job_id in ids] == [0, 0, 1, 1]
     assert 250 < rdb.ttl(f"rq:job:{ids[-1]}") <= 300
     assert [entry["jobId"] for entry in dead_letters(rdb)] == ids  # the data is kept there
+
+
+def test_a_running_worker_enforces_the_cap_within_a_second_or_so(
+    queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, procs, queue_env
+) -> None:
+    env = {**queue_env, "SIDECAR_KEEP_COMPLETED_COUNT": 3}
+    worker = procs.worker("--queue", "webhooks:inbound", **env)  # not burst: no trim at exit
+    ids = [enqueue(queue_gateway, f"/webhook/echo/{n}") for n in range(8)]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not (
+        len(webhooks(n8n)) == 8 and counts(rdb)["finished"] == 3
+    ):
+        time.sleep(0.1)
+    assert len(webhooks(n8n)) == 8
+    assert counts(rdb)["finished"] == 3, worker.output()
+    assert sum(rdb.exists(f"rq:job:{job_id}") for job_id in ids) == 3

@@ -1,4 +1,5 @@
-"""Recording delivery outcomes in Redis: one pipeline per batch of finished attempts.
+"""Recording delivery outcomes in Redis: one pipeline per batch of finished attempts; the
+count caps on kept jobs are enforced once a second, not per batch.
 
 done  -> RQ finished registry, delivered marker (so a re-run never delivers twice)
 retry -> RQ scheduled registry at now + backoff (promoted back to the queue when due)
@@ -30,6 +31,7 @@ from sidecar.settings import Settings
 from sidecar.worker.policy import Outcome, retry_delay
 
 log = logging.getLogger("sidecar.worker")
+TRIM_EVERY_SECONDS = 1.0
 
 
 class Ledger:
@@ -41,6 +43,8 @@ class Ledger:
 
     def __init__(self, client: redis.Redis, scripts: Scripts, settings: Settings, exec_id: str):
         self.client, self.scripts, self.settings, self.exec_id = client, scripts, settings, exec_id
+        self._untrimmed: set[str] = set()  # queues with outcomes recorded since their last trim
+        self._next_trim = 0.0
 
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
         """Write every outcome in one round trip; return counts per final kind."""
@@ -57,9 +61,18 @@ class Ledger:
             for queue, (durations, failed) in finished.items():
                 stats.record(pipe, queue, durations, failed)
             pipe.execute()
-        for queue in {job.queue for job, _ in results}:
-            self.trim(queue)
+        self._untrimmed |= {job.queue for job, _ in results}
         return counts
+
+    def trim_due(self, force: bool = False) -> None:
+        """Enforce the count caps on queues with new outcomes, at most once every
+        TRIM_EVERY_SECONDS (a cap may be passed by that much meanwhile); `force` at exit."""
+        now = time.monotonic()
+        if not force and now < self._next_trim:
+            return
+        self._next_trim = now + TRIM_EVERY_SECONDS
+        while self._untrimmed:
+            self.trim(self._untrimmed.pop())
 
     @staticmethod
     def _note(

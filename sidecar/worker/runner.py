@@ -150,6 +150,7 @@ class Worker:
             maintenance.extend_locks(self.client, self.settings, dict(self.in_flight))
             check_in(self.client, self.name)
             self._next["heartbeat"] = now + self.settings.lock_seconds / 3
+        self.ledger.trim_due()
         if now >= self._next["sweep"]:
             maintenance.recover_stalled(self.scripts, self.ledger, self.queues)
             self._next["sweep"] = now + self.settings.stalled_interval_seconds
@@ -266,5 +267,6 @@ class Worker:
                 time.sleep(1.0)
         self.upstream.close()
         with contextlib.suppress(redis.RedisError):
+            self.ledger.trim_due(force=True)
             check_out(self.client, self.name)
         log.info("worker %s stopped", self.name)
