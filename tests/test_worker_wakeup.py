@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from sidecar.queues.jobs import enqueue_payload
 from sidecar.queues.wake import leave_token, wake_key
+from sidecar.settings import load_settings
 from sidecar.worker.wakeup import Waker
 
 QUEUE = "flrts:webhooks:inbound"
@@ -80,3 +82,11 @@ def test_stop_ends_the_thread_within_one_blpop(waker: Waker) -> None:
     waker.stop()
     waker.thread.join(timeout=3)
     assert not waker.thread.is_alive()
+
+
+def test_jobs_stored_by_persist_typed_jobs_and_replays_leave_a_token_too(
+    client: redis.Redis, redis_url: str
+) -> None:
+    settings = load_settings(REDIS_URL=redis_url, N8N_URL="http://127.0.0.1:9")
+    enqueue_payload(client, settings, OTHER, {"method": "POST", "path": "/webhook/x"})  # persist()
+    assert client.llen(wake_key(OTHER)) == 1

@@ -22,6 +22,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from sidecar.queues.connection import translate
+from sidecar.queues.wake import leave_token
 from sidecar.settings import Settings
 
 DELIVER_FUNC = "sidecar.worker.delivery.deliver"
@@ -81,13 +82,15 @@ def build_job(
 
 
 def persist(pipe: Pipeline, queue: str, job: Job) -> None:
-    """RQ's enqueue steps, written on `pipe`: register the queue, save the job, push its id."""
+    """RQ's enqueue steps, written on `pipe`: register the queue, save the job, push its id;
+    and a wake-up token for an idle worker."""
     job.origin = queue
     job.enqueued_at = datetime.now(UTC)
     job.set_status(JobStatus.QUEUED, pipeline=pipe)
     job.save(pipeline=pipe)
     pipe.sadd(Queue.redis_queues_keys, queue_key(queue))
     pipe.rpush(queue_key(queue), job.id)
+    leave_token(pipe, queue)
 
 
 def enqueue_payload(client: redis.Redis, settings: Settings, queue: str, payload: dict) -> str:
