@@ -7,11 +7,35 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from sidecar.bench.options import SCENARIOS, Options
+
+# The sizes of a run: option, accepted values, help. Defaults come from Options.
+SIZES = (
+    ("requests", click.IntRange(10), "passthrough: requests per side."),
+    ("jobs", click.IntRange(2), "ingest, deliver, memory: webhooks / jobs."),
+    ("senders", click.IntRange(1, 256), "Concurrent keep-alive connections."),
+    ("workers", click.IntRange(1, 32), "Worker processes per side."),
+    ("concurrency", click.IntRange(1, 1000), "Deliveries in flight per n8n-sidecar worker."),
+    ("rate", click.FloatRange(1, 100000), "e2e and switch: steady webhooks per second."),
+    ("duration", click.FloatRange(0.5, 3600), "e2e: seconds of steady load."),
+    ("timeout", click.FloatRange(5, 7200), "Seconds per phase, at most."),
+)
+
+
+def size_options(command: Callable) -> Callable:
+    """Add one option per entry of SIZES to `command`, in that order."""
+    for name, accepted, text in reversed(SIZES):
+        default = getattr(Options, name)
+        option = click.option(
+            f"--{name}", type=accepted, default=default, show_default=True, help=text
+        )
+        command = option(command)
+    return command
 
 
 @click.command()
@@ -23,62 +47,7 @@ from sidecar.bench.options import SCENARIOS, Options
     type=click.Choice(SCENARIOS),
     help="Run only this scenario (repeatable; default: all, in the order listed).",
 )
-@click.option(
-    "--requests",
-    type=click.IntRange(10),
-    default=Options.requests,
-    show_default=True,
-    help="passthrough: requests per side.",
-)
-@click.option(
-    "--jobs",
-    type=click.IntRange(2),
-    default=Options.jobs,
-    show_default=True,
-    help="ingest, deliver, memory: webhooks / jobs.",
-)
-@click.option(
-    "--senders",
-    type=click.IntRange(1, 256),
-    default=Options.senders,
-    show_default=True,
-    help="Concurrent keep-alive connections.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 32),
-    default=Options.workers,
-    show_default=True,
-    help="Worker processes per side.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 1000),
-    default=Options.concurrency,
-    show_default=True,
-    help="Deliveries in flight per n8n-sidecar worker.",
-)
-@click.option(
-    "--rate",
-    type=click.FloatRange(1, 100000),
-    default=Options.rate,
-    show_default=True,
-    help="e2e and switch: steady webhooks per second.",
-)
-@click.option(
-    "--duration",
-    type=click.FloatRange(0.5, 3600),
-    default=Options.duration,
-    show_default=True,
-    help="e2e: seconds of steady load.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(5, 7200),
-    default=Options.timeout,
-    show_default=True,
-    help="Seconds per phase, at most.",
-)
+@size_options
 @click.option(
     "--smoke", is_flag=True, help="Tiny counts: every scenario in seconds (what the tests run)."
 )
