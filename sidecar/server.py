@@ -13,6 +13,8 @@ from prometheus_client import values as prometheus_values
 
 from sidecar.settings import Settings
 
+SHARED_MEMORY_DIR = "/dev/shm"  # gunicorn's advice for its heartbeat files (in RAM)
+
 
 class GatewayServer(BaseApplication):
     """A gunicorn application serving `create_app(settings)`."""
@@ -36,6 +38,8 @@ class GatewayServer(BaseApplication):
             "accesslog": None,
             "proc_name": "n8n-sidecar-gateway",
         }
+        if os.path.isdir(SHARED_MEMORY_DIR):  # the heartbeat file is touched on every event
+            options["worker_tmp_dir"] = SHARED_MEMORY_DIR
         if s.gateway_workers > 1:
             options["child_exit"] = _forget_worker_metrics
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1

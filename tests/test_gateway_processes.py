@@ -1,12 +1,17 @@
-"""Several gunicorn processes (SIDECAR_GATEWAY_WORKERS): all serve, /metrics adds them up."""
+"""gunicorn processes: several (SIDECAR_GATEWAY_WORKERS) all serve, /metrics adds them up;
+their heartbeat files live in shared memory."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import requests
 from support.fake_n8n import FakeN8n
 from support.processes import Gateway
+
+from sidecar.server import SHARED_MEMORY_DIR, GatewayServer
+from sidecar.settings import load_settings
 
 
 def test_two_processes_share_their_metrics(n8n: FakeN8n) -> None:
@@ -29,3 +34,11 @@ def test_two_processes_share_their_metrics(n8n: FakeN8n) -> None:
         text,
     )
     assert counted and float(counted.group(1)) == 30
+
+
+def test_gunicorn_keeps_its_heartbeat_files_in_shared_memory() -> None:
+    # gunicorn touches a heartbeat file on every event of its loop: on a disk that is a
+    # metadata write per request (gunicorn's own advice for containers is /dev/shm).
+    server = GatewayServer(load_settings(N8N_URL="http://127.0.0.1:9"))
+    expected = SHARED_MEMORY_DIR if os.path.isdir(SHARED_MEMORY_DIR) else None
+    assert server.cfg.worker_tmp_dir == expected

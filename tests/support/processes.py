@@ -63,7 +63,7 @@ class Gateway:
             try:
                 requests.get(f"{self.url}/healthz", timeout=0.5)
                 return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up, or still booting
                 time.sleep(0.05)
         raise RuntimeError("gateway did not start within 20 s")
 
