@@ -68,7 +68,14 @@ def test_one_scenario_can_be_chosen_through_the_cli(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--scenario", "nope"], ["--jobs", "1"], ["--rate", "0"], ["--senders", "x"]]
+    "args",
+    [
+        ["--scenario", "nope"],
+        ["--jobs", "1"],
+        ["--rate", "0"],
+        ["--senders", "x"],
+        ["-s", "switch", "--rate", "5"],  # could never cross the switch's threshold
+    ],
 )
 def test_bad_options_are_one_clear_line_and_exit_2(args: list[str]) -> None:
     result = run_bench(*args, timeout=30)

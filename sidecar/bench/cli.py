@@ -38,6 +38,19 @@ def size_options(command: Callable) -> Callable:
     return command
 
 
+def check_switch_rate(options: Options) -> None:
+    """Usage error when the switch scenario's load could not cross its threshold."""
+    if "switch" not in options.scenarios:
+        return
+    from sidecar.bench.scenarios.switch import least_rate
+
+    if options.rate < least_rate():
+        raise click.BadParameter(
+            f"the switch scenario needs {least_rate()} or more (got {options.rate:g})",
+            param_hint="--rate",
+        )
+
+
 @click.command()
 @click.option(
     "--scenario",
@@ -66,6 +79,7 @@ def bench(scenarios: tuple[str, ...], smoke: bool, json_path: Path | None, **siz
 
     options = Options(scenarios=tuple(scenarios) or SCENARIOS, **sizes)
     options = options.smoke_sized() if smoke else options
+    check_switch_rate(options)
     progress = Progress()
     try:
         environment, outcomes = run(options, progress)

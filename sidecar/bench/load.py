@@ -88,6 +88,9 @@ def _run_senders(
             parts = [
                 future.result(timeout=max(1.0, deadline - time.monotonic())) for future in futures
             ]
+        except TimeoutError:
+            stop.set()
+            raise BenchError("the senders did not finish in time") from None
         except BaseException:
             stop.set()
             raise

@@ -106,6 +106,11 @@ def rows(figures: dict) -> list[Row]:
     ]
 
 
+def least_rate() -> int:
+    """The lowest --rate that crosses the threshold within the first half second."""
+    return 2 * (crossing_index() + 1)
+
+
 def run(bench: Bench) -> Outcome:
     """Auto-mode gateway and a worker; steady load until well after the sustain period."""
     opts = bench.options
