@@ -20,15 +20,20 @@ STREAM_MAXLEN = 10_000
 STREAM_ID = re.compile(r"^(\d+)(-\d+)?$")
 
 
+def encode_data(data: dict[str, Any]) -> str:
+    """The `data` field of an event: `data` as JSON (what is not JSON as its str)."""
+    return json.dumps(data, default=str)
+
+
 def add_event(target: redis.Redis | redis.client.Pipeline, kind: str, data: dict[str, Any]) -> None:
     """XADD one event on `target` (a client, or a pipeline to batch it with other writes)."""
-    fields = {"type": kind, "data": json.dumps(data, default=str)}
+    fields = {"type": kind, "data": encode_data(data)}
     target.xadd(STREAM_KEY, fields, maxlen=STREAM_MAXLEN, approximate=True)
 
 
 def publish_event(client: redis.Redis, kind: str, data: dict[str, Any]) -> str:
     """XADD one event now; its id. BackendUnavailable when Redis cannot take it."""
-    fields = {"type": kind, "data": json.dumps(data, default=str)}
+    fields = {"type": kind, "data": encode_data(data)}
     with translate():
         entry_id = client.xadd(STREAM_KEY, fields, maxlen=STREAM_MAXLEN, approximate=True)
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

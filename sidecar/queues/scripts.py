@@ -8,7 +8,7 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
-NAMES = ("dequeue", "sweep_stalled", "promote_scheduled", "trim_registry", "ingest")
+NAMES = ("dequeue", "record", "sweep_stalled", "promote_scheduled", "trim_registry", "ingest")
 
 
 @cache
@@ -25,6 +25,7 @@ class Scripts:
             setattr(self, name, client.register_script(source(name)))
 
     dequeue: Script
+    record: Script
     sweep_stalled: Script
     promote_scheduled: Script
     trim_registry: Script

@@ -2,7 +2,8 @@
 
 Per queue and minute: counters `processed` and `failed` (a hash per minute, kept one hour)
 and the recent processing times (a list capped at SAMPLE_SIZE). Workers write them in the
-same pipeline as the outcomes; readers sum the last `window` minutes.
+same Lua call as the outcomes (lua/record.lua, with the keys of `keys`); `record` writes
+the same on a pipeline. Readers sum the last `window` minutes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ def _bucket(queue: str, minute: int) -> str:
 
 def _samples(queue: str) -> str:
     return f"sidecar:durations:{queue}"
+
+
+def keys(queue: str, minute: int) -> tuple[str, str]:
+    """The counters hash of `queue` for `minute` (unix time // 60), and its samples list."""
+    return _bucket(queue, minute), _samples(queue)
 
 
 def record(pipe: redis.client.Pipeline, queue: str, durations_ms: list[float], failed: int) -> None:
