@@ -26,6 +26,7 @@ from sidecar.queues.jobs import (
     registry_key,
     rq_now,
 )
+from sidecar.queues.overview import paused_key
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker.ledger import Ledger
@@ -78,6 +79,7 @@ def taken_batch(client: redis.Redis, settings: Settings) -> list[tuple[TakenJob,
 
 def take(client: redis.Redis, queue: str) -> list[TakenJob]:
     keys = [queue_key(queue), registry_key("wip", queue), locks_key(queue), "sidecar:limit:x"]
+    keys.append(paused_key(queue))
     args = [100, time.time() + 60, time.time() + 3600, rq_now(), "w", EXEC]
     args += [JOB_PREFIX, DELIVERED_PREFIX, 1_000_000, 60_000]
     return parse_taken(queue, Scripts(client).dequeue(keys=keys, args=args))

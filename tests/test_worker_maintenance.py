@@ -22,6 +22,7 @@ from sidecar.queues.jobs import (
     registry_key,
     rq_now,
 )
+from sidecar.queues.overview import paused_key, set_paused
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker import maintenance
@@ -43,6 +44,7 @@ def take(client: redis.Redis, n: int, lock_deadline: float, exec_id: str = "exec
             registry_key("wip", INBOUND),
             locks_key(INBOUND),
             "sidecar:limit:test",
+            paused_key(INBOUND),
         ],
         args=[
             n,
@@ -74,6 +76,17 @@ def test_dequeue_marks_jobs_started_and_locks_them(rdb: redis.Redis, settings: S
         f"{ids[0]}:exec1",
         f"{ids[1]}:exec1",
     }
+
+
+def test_dequeue_takes_nothing_from_a_paused_queue(rdb: redis.Redis, settings: Settings) -> None:
+    job_id = enqueue_payload(rdb, settings, INBOUND, PAYLOAD)
+    set_paused(rdb, INBOUND, True)
+
+    assert take(rdb, 1, lock_deadline=time.time() + 30) == []
+    assert status(rdb, job_id) == "queued"
+
+    set_paused(rdb, INBOUND, False)
+    assert [job.id for job in take(rdb, 1, lock_deadline=time.time() + 30)] == [job_id]
 
 
 def test_stalled_job_goes_back_to_the_front_without_using_an_attempt(

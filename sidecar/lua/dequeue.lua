@@ -1,9 +1,11 @@
 -- Take up to ARGV[1] waiting jobs from one queue, within the global delivery limit, and mark
--- them started, atomically. Only jobs actually taken count against the limit.
+-- them started, atomically. Only jobs actually taken count against the limit. Nothing is
+-- taken from a paused queue.
 -- KEYS[1]  rq:queue:{queue}        RQ's list of waiting job ids
 -- KEYS[2]  rq:wip:{queue}          RQ's started registry; member "{id}:{exec}", far-future score
 -- KEYS[3]  sidecar:locks:{queue}   zset job id -> lock deadline (unix seconds)
 -- KEYS[4]  sidecar:limit:{queue}:{window number}   deliveries started in this fixed window
+-- KEYS[5]  sidecar:paused:{queue}  set while an operator has paused the queue
 -- ARGV[1]  how many jobs at most        ARGV[2] lock deadline
 -- ARGV[3]  score for RQ's wip registry  ARGV[4] started_at (RQ time format)
 -- ARGV[5]  worker name                  ARGV[6] execution id
@@ -11,6 +13,7 @@
 -- ARGV[9]  limit per window             ARGV[10] window length in ms
 -- Returns a flat list, four items per job: id, data, attempt number, already delivered (0/1).
 local taken = {}
+if redis.call('EXISTS', KEYS[5]) == 1 then return taken end
 local used = tonumber(redis.call('GET', KEYS[4]) or '0')
 local wanted = math.min(tonumber(ARGV[1]), tonumber(ARGV[9]) - used)
 while wanted > 0 do

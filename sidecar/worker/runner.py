@@ -156,16 +156,14 @@ class Worker:
             self._next["sweep"] = now + self.settings.stalled_interval_seconds
 
     def _fill(self) -> int:
-        """Take jobs for the free delivery slots, queue by queue in turn."""
+        """Take jobs for the free delivery slots, queue by queue in turn (a paused queue gives
+        none: dequeue.lua checks)."""
         took = 0
         if len(self.in_flight) >= self.concurrency:
             return took
-        paused = self._paused()
         order = self.queues[self._cursor :] + self.queues[: self._cursor]
         self._cursor = (self._cursor + 1) % len(self.queues)
         for queue in order:
-            if queue in paused:
-                continue
             free = self.concurrency - len(self.in_flight)
             if free <= 0:
                 break
@@ -185,6 +183,7 @@ class Worker:
                 registry_key("wip", queue),
                 locks_key(queue),
                 f"sidecar:limit:{queue}:{window}",
+                paused_key(queue),
             ],
             args=[
                 wanted,
