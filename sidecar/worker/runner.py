@@ -1,10 +1,11 @@
 """The delivery worker: batches of RQ jobs, delivered concurrently over pooled connections.
 
 One loop per process: take as many jobs as there are free delivery threads (within the
-global limiter), deliver them on a thread pool, record finished attempts in one pipeline,
-and run the periodic duties (retries due, lock heartbeats, stalled-job recovery). Idle, it
-waits for a wake-up call (see wakeup.py), polling at most every 100 ms meanwhile. SIGTERM
-stops taking new jobs, lets the deliveries in flight finish, records them, and exits.
+global limiter; in batches while working off a backlog, see batching.py), deliver them on a
+thread pool, record finished attempts in one Lua call, and run the periodic duties (retries
+due, lock heartbeats, stalled-job recovery). Idle, it waits for a wake-up call (see
+wakeup.py), polling at most every 100 ms meanwhile. SIGTERM stops taking new jobs, lets the
+deliveries in flight finish, records them, and exits.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sidecar.queues.overview import paused_key
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
-from sidecar.worker import maintenance
+from sidecar.worker import batching, maintenance
 from sidecar.worker.execute import JobExecutor
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
@@ -87,6 +88,9 @@ class Worker:
         self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
         self._idle_wait = IDLE_WAIT_SECONDS
         self._cursor = 0
+        self.refill_at = batching.refill_mark(concurrency)  # free slots
+        self._last_fill = 0.0
+        self._backlog = False  # the last fill found a job for every slot
 
     def stop(self, *_: object) -> None:
         """Take no new jobs; finish those in flight (SIGTERM / SIGINT handler)."""
@@ -124,17 +128,22 @@ class Worker:
         """One turn of the loop; how many jobs were taken."""
         with translate():
             self._duties()
-            self._record(wait=False)
-            took = 0 if self.stopping.is_set() else self._fill()
+            if self._fill_due() or not self._backlog:
+                self._record(wait=False)
+            took = self._fill() if self._fill_due() else 0
             self._idle_wait = (
                 IDLE_WAIT_SECONDS if took else min(2 * self._idle_wait, MAX_IDLE_WAIT_SECONDS)
             )
             if not took:
-                self._wait_idle()
+                self._wait()
         return took
 
-    def _wait_idle(self) -> None:
-        """Nothing taken: wait for a finished delivery, a wake-up call or the poll interval."""
+    def _wait(self) -> None:
+        """Nothing taken: wait for finished deliveries (see _collect); unless working off a
+        backlog, also for a wake-up call or the poll interval."""
+        if self._backlog:
+            self._record(wait=True)
+            return
         self.waker.arm()
         try:
             self._record(wait=True)
@@ -159,8 +168,6 @@ class Worker:
         """Take jobs for the free delivery slots, queue by queue in turn (a paused queue gives
         none: dequeue.lua checks)."""
         took = 0
-        if len(self.in_flight) >= self.concurrency:
-            return took
         order = self.queues[self._cursor :] + self.queues[: self._cursor]
         self._cursor = (self._cursor + 1) % len(self.queues)
         for queue in order:
@@ -171,7 +178,18 @@ class Worker:
                 self.in_flight[job.id] = queue
                 self.pool.submit(self._deliver, job)
                 took += 1
+        self._last_fill = time.monotonic()
+        self._backlog = len(self.in_flight) >= self.concurrency  # every slot got a job
         return took
+
+    def _fill_due(self) -> bool:
+        """Whether to take jobs now (see _fill_at)."""
+        free = self.concurrency - len(self.in_flight)
+        return not self.stopping.is_set() and time.monotonic() >= self._fill_at(free)
+
+    def _fill_at(self, free: int) -> float:
+        """When to take jobs for `free` free slots (batching.fill_at)."""
+        return batching.fill_at(free, self.refill_at, self._backlog, self._last_fill)
 
     def _take(self, queue: str, wanted: int) -> list[TakenJob]:
         """Up to `wanted` jobs from `queue`, within the global delivery limit (one Lua call)."""
@@ -215,17 +233,8 @@ class Worker:
         self.finished.put((job, outcome))
 
     def _record(self, wait: bool) -> None:
-        """Write the outcomes of finished deliveries (waiting briefly for one if asked)."""
-        batch: list[tuple[TakenJob, Outcome]] = []
-        try:
-            if wait:
-                first = self.finished.get(timeout=self._idle_wait)
-                batch += [first] if first else []
-            while True:
-                item = self.finished.get_nowait()
-                batch += [item] if item else []
-        except stdqueue.Empty:
-            pass
+        """Write the outcomes of finished deliveries (waiting for some if asked: _collect)."""
+        batch = self._collect(self._idle_wait if wait else 0.0)
         if not batch:
             return
         try:
@@ -236,6 +245,27 @@ class Worker:
             raise
         for job, _ in batch:
             self.in_flight.pop(job.id, None)
+
+    def _collect(self, timeout: float) -> list[tuple[TakenJob, Outcome]]:
+        """Finished deliveries: those already in, waiting up to `timeout` for the first; while
+        a backlog is worked off, waiting for more until the next fill is due (_fill_at). A
+        wake-up call ends the wait."""
+        batch: list[tuple[TakenJob, Outcome]] = []
+        free = self.concurrency - len(self.in_flight)
+        deadline = time.monotonic() + timeout
+        if self._backlog:
+            deadline = min(deadline, self._fill_at(free))
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                item = self.finished.get(timeout=left) if left > 0 else self.finished.get_nowait()
+            except stdqueue.Empty:
+                return batch
+            if item is None:
+                deadline = 0.0  # a wake-up call: take what is there without waiting
+                continue
+            batch.append(item)
+            deadline = min(deadline, self._fill_at(free + len(batch)))
 
     def _paused(self) -> set[str]:
         """Our queues an operator paused (POST /v1/queues/{queue}/pause): take nothing there."""
