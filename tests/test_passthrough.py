@@ -17,19 +17,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fake_n8n import FakeN8n
+from support.fake_n8n import N8N_PREFIXES, FakeN8n
 from support.processes import Gateway
-
-PREFIXES = [
-    "webhook",
-    "webhook-test",
-    "webhook-waiting",
-    "form",
-    "form-test",
-    "form-waiting",
-    "mcp",
-    "mcp-test",
-]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +61,7 @@ def test_every_method_reaches_n8n(gateway: Gateway, n8n: FakeN8n, method: str) -
     assert response.getheader("X-Sidecar-Mode") == "single"
 
 
-@pytest.mark.parametrize("prefix", PREFIXES)
+@pytest.mark.parametrize("prefix", N8N_PREFIXES)
 def test_every_n8n_prefix_passes_through(gateway: Gateway, n8n: FakeN8n, prefix: str) -> None:
     response = requests.post(f"{gateway.url}/{prefix}/echo/abc", data=b"hi", timeout=10)
     assert response.status_code == 200

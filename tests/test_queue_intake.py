@@ -12,21 +12,13 @@ import redis
 import requests
 from rq import Queue
 from rq.job import JobStatus
-from support.fake_n8n import FakeN8n
+from support.fake_n8n import N8N_PREFIXES, FakeN8n
 from support.processes import Gateway
 from support.queues import INBOUND, counts, fetch, wait_webhooks, webhooks
 
 from sidecar.capture import CapturedRequest
 
-PASSTHROUGH_PREFIXES = [
-    "webhook-test",
-    "webhook-waiting",
-    "form",
-    "form-test",
-    "form-waiting",
-    "mcp",
-    "mcp-test",
-]
+PASSTHROUGH_PREFIXES = [p for p in N8N_PREFIXES if p != "webhook"]  # not queued
 
 
 def test_webhook_is_answered_202_and_stored_as_an_rq_job(

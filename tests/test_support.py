@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 import requests
-from support.fake_n8n import FakeN8n, Reply
+from support.fake_n8n import N8N_PREFIXES, FakeN8n, Reply
 from support.ports import free_port
 from support.redis_server import RedisServer
 
@@ -73,19 +73,7 @@ def test_echo_describes_exactly_what_was_received(n8n: FakeN8n) -> None:
     assert n8n.wait_for(1)[0].body == body
 
 
-@pytest.mark.parametrize(
-    "prefix",
-    [
-        "webhook",
-        "webhook-test",
-        "webhook-waiting",
-        "form",
-        "form-test",
-        "form-waiting",
-        "mcp",
-        "mcp-test",
-    ],
-)
+@pytest.mark.parametrize("prefix", N8N_PREFIXES)
 def test_echo_exists_under_every_n8n_prefix(n8n: FakeN8n, prefix: str) -> None:
     response = requests.post(f"{n8n.url}/{prefix}/echo", data=b"hi", timeout=5)
     assert response.status_code == 200

@@ -23,10 +23,18 @@ from .ports import free_port
 
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
-PREFIXES = frozenset(
-    {"webhook", "webhook-test", "webhook-waiting", "form", "form-test", "form-waiting"}
-    | {"mcp", "mcp-test"}
+# n8n's webhook path prefixes, in the order of its docs (tests parametrize over them).
+N8N_PREFIXES = (
+    "webhook",
+    "webhook-test",
+    "webhook-waiting",
+    "form",
+    "form-test",
+    "form-waiting",
+    "mcp",
+    "mcp-test",
 )
+PREFIXES = frozenset(N8N_PREFIXES)
 TEST_PREFIXES = frozenset({"webhook-test", "form-test", "mcp-test"})
 WEBHOOK_METHODS = frozenset({"DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"})
 NO_BODY_STATUSES = frozenset({204, 304})
