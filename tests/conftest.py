@@ -6,7 +6,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 import requests
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from support.fake_n8n import FakeN8n
+from support.ports import free_port
 from support.processes import Gateway, Worker
 from support.redis_server import RedisServer
 
@@ -21,6 +24,19 @@ def redis_server() -> Iterator[RedisServer]:
     """One real redis-server for the session (never the system one on 6379)."""
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def dead_redis() -> Iterator[redis.Redis]:
+    """A client of a port where nothing listens: every command fails at once."""
+    client = redis.Redis(
+        port=free_port(),
+        socket_connect_timeout=0.2,
+        socket_timeout=0.2,
+        retry=Retry(NoBackoff(), 0),
+    )
+    yield client
+    client.close()
 
 
 @pytest.fixture

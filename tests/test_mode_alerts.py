@@ -9,10 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from support.alert_receiver import AlertReceiver
-from support.ports import free_port
 
 from sidecar.events import STREAM_KEY
 from sidecar.mode.alerts import Alert, Alerter, alert_from_event
@@ -26,14 +23,6 @@ SPEC_FIELDS = {"kind", "severity", "message", "signals", "mode", "at"}
 def receiver() -> Iterator[AlertReceiver]:
     with AlertReceiver() as server:
         yield server
-
-
-@pytest.fixture
-def dead_redis() -> Iterator[redis.Redis]:
-    """A client of a port where nothing listens: every command fails at once."""
-    client = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    yield client
-    client.close()
 
 
 @pytest.fixture

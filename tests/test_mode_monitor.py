@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from support.alert_receiver import AlertReceiver
-from support.ports import free_port
 
 from sidecar.events import STREAM_KEY
 from sidecar.mode import signals
@@ -62,14 +59,6 @@ def cgroup(tmp_path: Path) -> Path:
     (tmp_path / "memory.max").write_text("1000000\n")
     (tmp_path / "memory.current").write_text("400000\n")
     return tmp_path
-
-
-@pytest.fixture
-def dead_redis() -> Iterator[redis.Redis]:
-    """A client of a port where nothing listens: every command fails at once."""
-    client = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    yield client
-    client.close()
 
 
 @pytest.fixture

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
 import responses
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-from support.ports import free_port
 
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.latency import KEY as LATENCY_KEY
@@ -36,19 +32,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def dead_redis() -> Iterator[redis.Redis]:
-    """A client of a port where nothing listens: every command fails at once."""
-    client = redis.Redis(
-        port=free_port(),
-        socket_connect_timeout=0.2,
-        socket_timeout=0.2,
-        retry=Retry(NoBackoff(), 0),
-    )
-    yield client
-    client.close()
 
 
 # --- webhook rate ---

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-from support.ports import free_port
 
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.controller import ControllerState, Decision, Signals, SignalTrack, Thresholds
@@ -18,14 +14,6 @@ from sidecar.mode.local_store import LocalModeStore, open_store
 from sidecar.mode.lock import EvaluatorLock
 from sidecar.mode.report import mode_report
 from sidecar.mode.store import HISTORY_KEY, ModeStore
-
-
-@pytest.fixture
-def dead_redis() -> Iterator[redis.Redis]:
-    """A client of a port where nothing listens: every command fails at once."""
-    client = redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    yield client
-    client.close()
 
 
 class CountingStore(ModeStore):
