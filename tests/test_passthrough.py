@@ -7,7 +7,6 @@ sender must not be able to tell n8n's answer apart either.
 from __future__ import annotations
 
 import gzip
-import http.client
 import json
 import re
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.fake_n8n import N8N_PREFIXES, FakeN8n
 from support.processes import Gateway
+from support.raw_http import raw_request
 
 
 @pytest.fixture(scope="module")
@@ -34,28 +34,10 @@ def hex_upper(text: str) -> str:
     return re.sub(r"%[0-9a-fA-F]{2}", lambda m: m.group(0).upper(), text)
 
 
-def raw_request(
-    gw: Gateway, method: str, target: str, body: bytes = b"", headers: dict | None = None
-) -> http.client.HTTPResponse:
-    """Send a request with the target exactly as given (no client-side normalisation)."""
-    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=10)
-    headers = headers or {}
-    conn.putrequest(method, target, skip_accept_encoding=True, skip_host="Host" in headers)
-    for key, value in headers.items():
-        conn.putheader(key, value)
-    if body or method in ("POST", "PUT", "PATCH"):
-        conn.putheader("Content-Length", str(len(body)))
-    conn.endheaders(body or None)
-    response = conn.getresponse()
-    response.body = response.read()  # type: ignore[attr-defined]
-    conn.close()
-    return response
-
-
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def test_every_method_reaches_n8n(gateway: Gateway, n8n: FakeN8n, method: str) -> None:
     response = raw_request(
-        gateway, method, "/webhook/echo/m", b"" if method in ("GET", "HEAD") else b"x"
+        gateway.port, method, "/webhook/echo/m", b"" if method in ("GET", "HEAD") else b"x"
     )
     assert n8n.wait_for(1)[0].method == method
     assert response.getheader("X-Sidecar-Mode") == "single"
@@ -79,7 +61,7 @@ def test_every_n8n_prefix_passes_through(gateway: Gateway, n8n: FakeN8n, prefix:
     ],
 )
 def test_raw_path_and_query_arrive_unchanged(gateway: Gateway, n8n: FakeN8n, target: str) -> None:
-    raw_request(gateway, "GET", target)
+    raw_request(gateway.port, "GET", target)
     received = n8n.wait_for(1)[0]
     path, _, query = target.partition("?")
     assert (received.path, received.query) == (hex_upper(path), hex_upper(query))
@@ -98,7 +80,7 @@ def test_headers_arrive_with_forwarded_ones_and_nothing_else(
         "Keep-Alive": "timeout=5",
         "X-Forwarded-For": "203.0.113.9",
     }
-    raw_request(gateway, "POST", "/webhook/echo", b"{}", {**sent, "Host": "public.example"})
+    raw_request(gateway.port, "POST", "/webhook/echo", b"{}", {**sent, "Host": "public.example"})
     received = n8n.wait_for(1)[0]
     names = {k.lower(): v for k, v in received.headers}
     for key in ("Content-Type", "X-Telegram-Bot-Api-Secret-Token", "Authorization", "Cookie"):
@@ -127,7 +109,7 @@ def test_headers_arrive_with_forwarded_ones_and_nothing_else(
 def test_body_bytes_arrive_unchanged(
     gateway: Gateway, n8n: FakeN8n, content_type: str, body: bytes
 ) -> None:
-    raw_request(gateway, "POST", "/webhook/echo", body, {"Content-Type": content_type})
+    raw_request(gateway.port, "POST", "/webhook/echo", body, {"Content-Type": content_type})
     assert n8n.wait_for(1)[0].body == body
 
 
@@ -138,7 +120,7 @@ def test_chunked_upload_is_forwarded_whole(gateway: Gateway, n8n: FakeN8n) -> No
 
 def test_respond_to_webhook_answer_comes_back_unchanged(gateway: Gateway, n8n: FakeN8n) -> None:
     response = raw_request(
-        gateway,
+        gateway.port,
         "GET",
         "/webhook/respond-to-webhook?status=418&header=X-Custom:yes&header=Set-Cookie:a=1"
         "&header=Set-Cookie:b=2&body=teapot",
@@ -150,7 +132,7 @@ def test_respond_to_webhook_answer_comes_back_unchanged(gateway: Gateway, n8n: F
 
 
 def test_binary_download_is_byte_identical(gateway: Gateway, n8n: FakeN8n) -> None:
-    response = raw_request(gateway, "GET", "/webhook/binary")
+    response = raw_request(gateway.port, "GET", "/webhook/binary")
     assert response.body == FakeN8n.BINARY  # type: ignore[attr-defined]
     assert response.getheader("Content-Type") == "application/octet-stream"
     assert response.getheader("Content-Disposition") == 'attachment; filename="report.bin"'
@@ -158,7 +140,9 @@ def test_binary_download_is_byte_identical(gateway: Gateway, n8n: FakeN8n) -> No
 
 
 def test_compressed_answer_is_not_decoded(gateway: Gateway, n8n: FakeN8n) -> None:
-    response = raw_request(gateway, "GET", "/webhook/gzip", headers={"Accept-Encoding": "gzip"})
+    response = raw_request(
+        gateway.port, "GET", "/webhook/gzip", headers={"Accept-Encoding": "gzip"}
+    )
     assert response.getheader("Content-Encoding") == "gzip"
     body = response.body  # type: ignore[attr-defined]
     assert body[:2] == b"\x1f\x8b"  # still gzip: the sender decodes, not the sidecar
@@ -166,7 +150,9 @@ def test_compressed_answer_is_not_decoded(gateway: Gateway, n8n: FakeN8n) -> Non
 
 
 def test_streamed_answer_arrives_in_full(gateway: Gateway, n8n: FakeN8n) -> None:
-    response = raw_request(gateway, "GET", "/webhook/stream?chunks=20&chunk_bytes=4096&delay=0.01")
+    response = raw_request(
+        gateway.port, "GET", "/webhook/stream?chunks=20&chunk_bytes=4096&delay=0.01"
+    )
     assert response.body == FakeN8n.stream_body(20, 4096)  # type: ignore[attr-defined]
 
 
@@ -229,7 +215,7 @@ def test_generated_requests_arrive_exactly(
     path = "/webhook/echo/" + "/".join(segments)
     query_string = "&".join(f"{k}={v}" for k, v in query)
     target = f"{path}?{query_string}" if query_string else path
-    raw_request(gateway, "POST", target, body, {"Content-Type": "application/octet-stream"})
+    raw_request(gateway.port, "POST", target, body, {"Content-Type": "application/octet-stream"})
     received = fake_n8n.wait_for(1)[0]
     assert (received.path, received.query, received.body) == (path, query_string, body)
     assert path == hex_upper(path)  # generated escapes are upper case, so nothing changes

@@ -5,8 +5,6 @@ Nothing here runs a worker: n8n must see nothing of a queued webhook until one d
 
 from __future__ import annotations
 
-import http.client
-
 import pytest
 import redis
 import requests
@@ -15,6 +13,7 @@ from rq.job import JobStatus
 from support.fake_n8n import N8N_PREFIXES, FakeN8n
 from support.processes import Gateway
 from support.queues import INBOUND, counts, fetch, wait_webhooks, webhooks
+from support.raw_http import raw_request
 
 from sidecar.capture import CapturedRequest
 
@@ -45,19 +44,14 @@ def test_stored_payload_is_the_request_exactly(
     queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
 ) -> None:
     body = bytes(range(256)) * 4 + FakeN8n.BINARY[:1000]
-    conn = http.client.HTTPConnection("127.0.0.1", queue_gateway.port, timeout=10)
-    conn.putrequest("PATCH", "/webhook/echo/caf%C3%A9/a%2Fb?x=%20y&x=2&flag", skip_host=True)
-    for key, value in [
-        ("Host", "public.example"),
-        ("Content-Type", "application/octet-stream"),
-        ("X-Telegram-Bot-Api-Secret-Token", "s3cr3t"),
-        ("Content-Length", str(len(body))),
-    ]:
-        conn.putheader(key, value)
-    conn.endheaders(body)
-    response = conn.getresponse()
+    headers = {
+        "Host": "public.example",
+        "Content-Type": "application/octet-stream",
+        "X-Telegram-Bot-Api-Secret-Token": "s3cr3t",
+    }
+    target = "/webhook/echo/caf%C3%A9/a%2Fb?x=%20y&x=2&flag"
+    response = raw_request(queue_gateway.port, "PATCH", target, body, headers)
     job_id = response.getheader("X-Sidecar-Job-Id")
-    conn.close()
 
     assert response.status == 202
     captured = CapturedRequest.from_payload(fetch(rdb, job_id).args[0])

@@ -6,7 +6,6 @@ process; n8n must get what the sender sent, plus the three delivery headers.
 
 from __future__ import annotations
 
-import http.client
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from support.queues import (
     wait_webhooks,
     webhooks,
 )
+from support.raw_http import raw_request
 
 from sidecar.queues.overview import set_paused
 
@@ -37,25 +37,15 @@ def test_delivery_replays_the_request_byte_for_byte(
     queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, procs, queue_env
 ) -> None:
     body = FakeN8n.BINARY
-    conn = http.client.HTTPConnection("127.0.0.1", queue_gateway.port, timeout=10)
-    conn.putrequest(
-        "PUT",
-        "/webhook/echo/caf%C3%A9/%2e%2e/x?q=a+b%20c&q=2&empty=",
-        skip_host=True,
-        skip_accept_encoding=True,
-    )
-    for key, value in [
-        ("Host", "hooks.example"),
-        ("Content-Type", "application/octet-stream"),
-        ("Authorization", "Bearer abc"),
-        ("X-Custom", "one"),
-        ("Content-Length", str(len(body))),
-    ]:
-        conn.putheader(key, value)
-    conn.endheaders(body)
-    answer = conn.getresponse()
+    headers = {
+        "Host": "hooks.example",
+        "Content-Type": "application/octet-stream",
+        "Authorization": "Bearer abc",
+        "X-Custom": "one",
+    }
+    target = "/webhook/echo/caf%C3%A9/%2e%2e/x?q=a+b%20c&q=2&empty="
+    answer = raw_request(queue_gateway.port, "PUT", target, body, headers)
     job_id = answer.getheader("X-Sidecar-Job-Id")
-    conn.close()
     assert answer.status == 202
 
     worker = procs.worker(*BURST, **queue_env)
