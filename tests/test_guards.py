@@ -15,7 +15,7 @@ import redis
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BadSignature, Duplicate
-from sidecar.guards.dedup import Deduplicator, dedup_id
+from sidecar.guards.dedup import Deduplicator, dedup_id, sender_id
 from sidecar.guards.keys import extract
 from sidecar.guards.signature import expected_signature, verify_signature
 from sidecar.routes import HmacRule
@@ -100,19 +100,25 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
         ([("Stripe-Signature", "t=1")], None, None),  # body has no "id": falls back to the hash
     ],
 )
-def test_dedup_id_sources(headers: list, key: str | None, expected: str | None) -> None:
-    identity = dedup_id(request(headers=headers), key)
-    assert identity == expected if expected else identity.startswith("sha256:")
+def test_sender_id_sources(headers: list, key: str | None, expected: str | None) -> None:
+    found = sender_id(request(headers=headers), key)
+    assert found == expected if expected else found.startswith("sha256:")
 
 
 def test_stripe_event_id_from_body() -> None:
     captured = request(body={"id": "evt_1", "type": "x"}, headers=[("Stripe-Signature", "t=1")])
-    assert dedup_id(captured, None) == "stripe:evt_1"
+    assert sender_id(captured, None) == "stripe:evt_1"
 
 
-def test_hash_covers_method_path_and_body() -> None:
-    one, two = dedup_id(request(body=b"a"), None), dedup_id(request(body=b"b"), None)
-    assert one != two and one == dedup_id(request(body=b"a"), None)
+def test_hash_covers_query_and_body() -> None:
+    one, two = sender_id(request(body=b"a"), None), sender_id(request(body=b"b"), None)
+    assert one != two and one == sender_id(request(body=b"a"), None)
+    assert sender_id(request(body=b"a", query="n=1"), None) != one
+
+
+def test_identity_is_method_path_and_id() -> None:
+    captured = request(headers=[("X-Request-Id", "42")])
+    assert dedup_id(captured, None) == "POST\n/webhook/tg\nheader:42"
 
 
 def test_second_claim_is_a_duplicate_of_the_first(client: redis.Redis) -> None:

@@ -3,9 +3,10 @@ are answered 200 duplicate. One atomic step decides: for webhooks, sidecar/lua/i
 (claim, rate limit and store in one round trip); for typed jobs, Deduplicator's
 `SET key job_id NX EX ttl GET`. Both use claim_key and job_id_for.
 
-The dedup id comes from the route's dedup_key, else an idempotency or provider delivery
-header, else SHA-256 of method + path (with its query) + body. The job id is derived from
-it, so n8n's Idempotency-Key is stable for the same webhook.
+A webhook's identity is its method, its path (identity_path) and its id: the route's
+dedup_key, else an idempotency or provider delivery header, else SHA-256 of the query and
+body. The same id sent to another path or with another method is another webhook. The job
+id is derived from the identity, so n8n's Idempotency-Key is stable for the same webhook.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ DELIVERY_ID_HEADERS = (
 
 
 def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
-    """What identifies this webhook: the configured key, a delivery-id header, or a hash."""
+    """What identifies this webhook: method, path and sender_id, one per line."""
+    return "\n".join([captured.method, identity_path(captured), sender_id(captured, dedup_key)])
+
+
+def identity_path(captured: CapturedRequest) -> str:
+    """The path part of the dedup identity: the request path as received."""
+    return captured.path
+
+
+def sender_id(captured: CapturedRequest, dedup_key: str | None) -> str:
+    """The webhook's own id: the configured key, a delivery-id header, or a hash."""
     if dedup_key:
         value = extract(captured, dedup_key)
         if value:
@@ -47,8 +58,8 @@ def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
         value = extract(captured, "body.id")
         if value:
             return f"stripe:{value}"
-    target = captured.target.encode()  # path and query: ?n=1 and ?n=2 are different webhooks
-    digest = hashlib.sha256(b"\n".join([captured.method.encode(), target, captured.body]))
+    # method and path are in the identity already; ?n=1 and ?n=2 are different webhooks
+    digest = hashlib.sha256(b"\n".join([captured.query.encode(), captured.body]))
     return f"sha256:{digest.hexdigest()}"
 
 
