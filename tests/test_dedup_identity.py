@@ -11,7 +11,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 from support.fake_n8n import FakeN8n
-from support.queues import INBOUND
+from support.queues import INBOUND, wait_until
 
 from sidecar.app import create_app
 from sidecar.settings import load_settings
@@ -120,3 +120,16 @@ def test_the_claim_expires_with_the_dedup_window(client: FlaskClient, rdb: redis
     send(client, SOURCES["header"])
     (claim,) = rdb.keys("sidecar:dedup:*")
     assert 0 < rdb.ttl(claim) <= 3600  # SIDECAR_DEDUP_TTL_SECONDS' default
+
+
+def test_after_the_window_a_resend_is_accepted(make_client, rdb: redis.Redis) -> None:
+    client = make_client(SIDECAR_DEDUP_TTL_SECONDS=1)
+    first = send(client, SOURCES["hash"])
+    (claim,) = rdb.keys("sidecar:dedup:*")
+    assert rdb.ttl(claim) == 1
+    wait_until(lambda: not rdb.exists(claim), 10, "the claim to expire")
+
+    again = send(client, SOURCES["hash"])
+
+    assert again[0] == 202
+    assert again[1]["jobId"] != first[1]["jobId"]

@@ -1,12 +1,15 @@
 """Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
 are answered 200 duplicate. One atomic step decides: for webhooks, sidecar/lua/ingest.lua
 (claim, rate limit and store in one round trip); for typed jobs, Deduplicator's
-`SET key job_id NX EX ttl GET`. Both use claim_key and job_id_for.
+`SET key job_id NX EX ttl GET`. Both use claim_key.
 
 A webhook's identity is its method, its path (identity_path) and its id: the route's
 dedup_key, else an idempotency or provider delivery header, else SHA-256 of the query and
-body. The same id sent to another path or with another method is another webhook. The job
-id is derived from the identity, so n8n's Idempotency-Key is stable for the same webhook.
+body. The same id sent to another path or with another method is another webhook.
+
+The identity only names the claim (claim_key), which holds the first job's id for the
+window. Every accepted webhook gets a fresh job id (sidecar.queues.jobs.new_job_id), so a
+resend after the window is a new job, never written over a finished or waiting one.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def first_values(headers: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def job_id_for(queue: str, identity: str) -> str:
-    """A job id (hex, no ':') derived from the queue and the dedup id."""
+    """A job id (hex, no ':') derived from the queue and `identity`: for jobs that must
+    exist at most once (a typed job's follow-up), never for accepted webhooks."""
     return hashlib.sha256(f"{queue}\n{identity}".encode()).hexdigest()[:32]
 
 
