@@ -1,5 +1,5 @@
-"""Guards against real Redis: signature, dedup (also under concurrency). The per-user rate
-limit is part of ingest.lua: tests/test_ingest_script.py."""
+"""Guards: request keys, signature, the dedup identity. The claim and the per-user rate
+limit are part of ingest.lua: tests/test_ingest_script.py."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
-import time
 
 import pytest
-import redis
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import BadSignature, Duplicate
-from sidecar.guards.dedup import Deduplicator, dedup_id, sender_id
+from sidecar.errors import BadSignature
+from sidecar.guards.dedup import dedup_id, sender_id
 from sidecar.guards.keys import extract
 from sidecar.guards.signature import expected_signature, verify_signature
 from sidecar.routes import HmacRule
@@ -26,11 +23,6 @@ UPDATE = {"update_id": 987, "message": {"from": {"id": 42, "is_bot": False}, "te
 def request(body: object = UPDATE, headers: list | None = None, query: str = "") -> CapturedRequest:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return CapturedRequest("POST", "/webhook/tg", query, headers or [], raw)
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +79,8 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
 
 
 # --- dedup -------------------------------------------------------------------------------
+# Identity only (pure functions). Claims are taken by ingest.lua: tests/test_ingest_script.py,
+# tests/test_dedup_identity.py; concurrency: tests/test_guarded_intake.py, test_jobs_api.py.
 
 
 @pytest.mark.parametrize(
@@ -119,47 +113,3 @@ def test_hash_covers_query_and_body() -> None:
 def test_identity_is_method_path_and_id() -> None:
     captured = request(headers=[("X-Request-Id", "42")])
     assert dedup_id(captured, None) == "POST\n/webhook/tg\nheader:42"
-
-
-def test_second_claim_is_a_duplicate_of_the_first(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=60)
-    first = dedup.claim("q", "key:1")
-    with pytest.raises(Duplicate) as caught:
-        dedup.claim("q", "key:1")
-    assert caught.value.job_id == first
-    assert caught.value.body() == {"status": "duplicate", "jobId": first}
-    assert dedup.claim("other-queue", "key:1") != first  # per queue
-
-
-def test_release_lets_a_retry_through(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=60)
-    dedup.claim("q", "key:2")
-    dedup.release("q", "key:2")
-    dedup.claim("q", "key:2")
-
-
-def test_claims_expire_after_the_ttl(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=1)
-    dedup.claim("q", "key:3")
-    time.sleep(1.2)
-    dedup.claim("q", "key:3")
-
-
-def test_many_concurrent_identical_claims_make_exactly_one_winner(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=60)
-    winners, duplicates, start = [], [], threading.Barrier(32)
-
-    def attempt() -> None:
-        start.wait()
-        try:
-            winners.append(dedup.claim("q", "key:race"))
-        except Duplicate as exc:
-            duplicates.append(exc.job_id)
-
-    threads = [threading.Thread(target=attempt) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(winners) == 1
-    assert duplicates == [winners[0]] * 31

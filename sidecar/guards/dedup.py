@@ -1,7 +1,7 @@
 """Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
-are answered 200 duplicate. One atomic step decides: for webhooks, sidecar/lua/ingest.lua
-(claim, rate limit and store in one round trip); for typed jobs, Deduplicator's
-`SET key job_id NX EX ttl GET`. Both use claim_key.
+are answered 200 duplicate with the first copy's job id. One atomic step decides and stores:
+sidecar/lua/ingest.lua (claim, rate limit and store in one round trip), for webhooks and
+typed jobs alike.
 
 A webhook's identity is its method, its path (identity_path) and its id: the route's
 dedup_key, else an idempotency or provider delivery header, else SHA-256 of the query and
@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import hashlib
 
-import redis
-
 from sidecar.capture import CapturedRequest
-from sidecar.errors import Duplicate
 from sidecar.guards.keys import extract
-from sidecar.queues.connection import translate
-from sidecar.queues.jobs import DELIVERED_PREFIX
 
 DELIVERY_ID_HEADERS = (
     "Idempotency-Key",
@@ -85,30 +80,3 @@ def claim_key(queue: str, identity: str) -> str:
 def claim_seconds(ttl: float) -> int:
     """The dedup window in whole seconds (at least 1), as Redis expires keys."""
     return max(1, round(ttl))
-
-
-class Deduplicator:
-    """Claims dedup ids in Redis. Parameters: `client`, `ttl` seconds."""
-
-    def __init__(self, client: redis.Redis, ttl: float) -> None:
-        self.client, self.ttl = client, claim_seconds(ttl)
-
-    def claim(self, queue: str, identity: str) -> str:
-        """The new job's id; Duplicate(first job id) when already claimed in the window."""
-        job_id = job_id_for(queue, identity)
-        with translate():
-            first = self.client.set(
-                claim_key(queue, identity), job_id, nx=True, ex=self.ttl, get=True
-            )
-        if first is not None:
-            raise Duplicate(first.decode())
-        return job_id
-
-    def release(self, queue: str, identity: str) -> None:
-        """Give the claim back (enqueue failed or refused): a retry is then no duplicate."""
-        with translate():
-            self.client.delete(claim_key(queue, identity))
-
-    def forget_delivery(self, pipe: redis.client.Pipeline, job_id: str) -> None:
-        """A new window may reuse a job id: drop the old run's delivered marker with the enqueue."""
-        pipe.delete(DELIVERED_PREFIX + job_id)
