@@ -41,7 +41,8 @@ def env(queue_env: dict[str, object]) -> dict[str, object]:
 
 @pytest.fixture
 def gateway(env: dict[str, object]) -> FlaskClient:
-    settings = load_settings(_env_file=None, **{k: str(v) for k, v in env.items()})
+    given = {**env, "SIDECAR_ADMIN_TOKENS": "viewer:v-token"}
+    settings = load_settings(_env_file=None, **{k: str(v) for k, v in given.items()})
     return create_app(settings).test_client()
 
 
@@ -84,6 +85,8 @@ def test_a_resend_after_the_window_is_a_new_job_that_is_delivered(
     run_worker_until(procs, env, lambda: {status(rdb, j) for j in delivered} == {"finished"})
     assert len(received_for(n8n, again)) == 1
     assert rdb.ttl(f"rq:job:{again}") > 500  # kept as long as completed jobs are
+    shown = gateway.get(f"/v1/jobs/{again}", headers={"Authorization": "Bearer v-token"})
+    assert (shown.status_code, shown.get_json()["status"]) == (200, "finished")
     if state == "queued":
         assert len(received_for(n8n, first)) == 1
     else:
