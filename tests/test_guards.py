@@ -1,5 +1,5 @@
-"""Guards against real Redis: signature, dedup (also under concurrency). The per-user rate
-limit is part of ingest.lua: tests/test_ingest_script.py."""
+"""Guards: request keys, signature, the dedup identity. The claim and the per-user rate
+limit are part of ingest.lua: tests/test_ingest_script.py."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
-import time
 
 import pytest
-import redis
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import BadSignature, Duplicate
-from sidecar.guards.dedup import Deduplicator, dedup_id
+from sidecar.errors import BadSignature
+from sidecar.guards.dedup import dedup_id, sender_id
 from sidecar.guards.keys import extract
 from sidecar.guards.signature import expected_signature, verify_signature
 from sidecar.routes import HmacRule
@@ -26,11 +23,6 @@ UPDATE = {"update_id": 987, "message": {"from": {"id": 42, "is_bot": False}, "te
 def request(body: object = UPDATE, headers: list | None = None, query: str = "") -> CapturedRequest:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return CapturedRequest("POST", "/webhook/tg", query, headers or [], raw)
-
-
-@pytest.fixture
-def client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url)
 
 
 @pytest.mark.parametrize(
@@ -87,6 +79,8 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
 
 
 # --- dedup -------------------------------------------------------------------------------
+# Identity only (pure functions). Claims are taken by ingest.lua: tests/test_ingest_script.py,
+# tests/test_dedup_identity.py; concurrency: tests/test_guarded_intake.py, test_jobs_api.py.
 
 
 @pytest.mark.parametrize(
@@ -100,60 +94,22 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
         ([("Stripe-Signature", "t=1")], None, None),  # body has no "id": falls back to the hash
     ],
 )
-def test_dedup_id_sources(headers: list, key: str | None, expected: str | None) -> None:
-    identity = dedup_id(request(headers=headers), key)
-    assert identity == expected if expected else identity.startswith("sha256:")
+def test_sender_id_sources(headers: list, key: str | None, expected: str | None) -> None:
+    found = sender_id(request(headers=headers), key)
+    assert found == expected if expected else found.startswith("sha256:")
 
 
 def test_stripe_event_id_from_body() -> None:
     captured = request(body={"id": "evt_1", "type": "x"}, headers=[("Stripe-Signature", "t=1")])
-    assert dedup_id(captured, None) == "stripe:evt_1"
+    assert sender_id(captured, None) == "stripe:evt_1"
 
 
-def test_hash_covers_method_path_and_body() -> None:
-    one, two = dedup_id(request(body=b"a"), None), dedup_id(request(body=b"b"), None)
-    assert one != two and one == dedup_id(request(body=b"a"), None)
+def test_hash_covers_query_and_body() -> None:
+    one, two = sender_id(request(body=b"a"), None), sender_id(request(body=b"b"), None)
+    assert one != two and one == sender_id(request(body=b"a"), None)
+    assert sender_id(request(body=b"a", query="n=1"), None) != one
 
 
-def test_second_claim_is_a_duplicate_of_the_first(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=60)
-    first = dedup.claim("q", "key:1")
-    with pytest.raises(Duplicate) as caught:
-        dedup.claim("q", "key:1")
-    assert caught.value.job_id == first
-    assert caught.value.body() == {"status": "duplicate", "jobId": first}
-    assert dedup.claim("other-queue", "key:1") != first  # per queue
-
-
-def test_release_lets_a_retry_through(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=60)
-    dedup.claim("q", "key:2")
-    dedup.release("q", "key:2")
-    dedup.claim("q", "key:2")
-
-
-def test_claims_expire_after_the_ttl(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=1)
-    dedup.claim("q", "key:3")
-    time.sleep(1.2)
-    dedup.claim("q", "key:3")
-
-
-def test_many_concurrent_identical_claims_make_exactly_one_winner(client: redis.Redis) -> None:
-    dedup = Deduplicator(client, ttl=60)
-    winners, duplicates, start = [], [], threading.Barrier(32)
-
-    def attempt() -> None:
-        start.wait()
-        try:
-            winners.append(dedup.claim("q", "key:race"))
-        except Duplicate as exc:
-            duplicates.append(exc.job_id)
-
-    threads = [threading.Thread(target=attempt) for _ in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(winners) == 1
-    assert duplicates == [winners[0]] * 31
+def test_identity_is_method_path_and_id() -> None:
+    captured = request(headers=[("X-Request-Id", "42")])
+    assert dedup_id(captured, None) == "POST\n/webhook/tg\nheader:42"

@@ -16,13 +16,13 @@ from rq.utils import utcformat
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BackendUnavailable, Duplicate, RateLimited
-from sidecar.guards.dedup import claim_key, job_id_for
+from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues import jobs
 from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobhash import JobHash
-from sidecar.queues.jobs import DELIVERED_PREFIX, build_job, persist, queue_key
+from sidecar.queues.jobs import build_job, new_job_id, persist, queue_key
 from sidecar.queues.scripts import Scripts
 from sidecar.queues.wake import wake_key
 from sidecar.routes import RateLimit
@@ -47,7 +47,7 @@ def store(rdb: redis.Redis, settings: Settings):
     def run(
         identity: str, user: str | None = None, rule: RateLimit | None = None, queue: str = QUEUE
     ) -> str:
-        job_id = job_id_for(queue, identity)
+        job_id = new_job_id()
         window = UserWindow(queue, user, rule or RateLimit(limit=3, window=60)) if user else None
         fields = job_hash.fields(queue, PAYLOAD, "POST /webhook/x")
         admit(script, rdb, Admission(queue, job_id, claim_key(queue, identity), 60, window, fields))
@@ -84,11 +84,12 @@ def test_the_limit_is_enforced_per_user_and_queue(store, rdb: redis.Redis) -> No
 
 def test_a_refused_webhook_leaves_no_claim_and_is_not_counted(store, rdb: redis.Redis) -> None:
     rule = RateLimit(limit=1, window=60)
-    store("key:1", user="carol", rule=rule)
+    first = store("key:1", user="carol", rule=rule)
     with pytest.raises(RateLimited):
         store("key:2", user="carol", rule=rule)
     assert rdb.exists(claim_key(QUEUE, "key:2")) == 0
-    assert rdb.exists(f"rq:job:{job_id_for(QUEUE, 'key:2')}") == 0
+    assert rdb.lrange(queue_key(QUEUE), 0, -1) == [first.encode()]
+    assert rdb.keys("rq:job:*") == [f"rq:job:{first}".encode()]
     assert rdb.llen(UserWindow(QUEUE, "carol", rule).key) == 1
 
 
@@ -132,10 +133,12 @@ def test_an_idle_worker_gets_one_wake_up_token(store, rdb: redis.Redis) -> None:
     assert rdb.lrange(wake_key(QUEUE), 0, -1) == [b"1"]
 
 
-def test_a_previous_delivered_marker_is_removed(store, rdb: redis.Redis) -> None:
-    rdb.set(DELIVERED_PREFIX + job_id_for(QUEUE, "key:1"), 1)
-    job_id = store("key:1")
-    assert rdb.exists(DELIVERED_PREFIX + job_id) == 0
+def test_after_the_window_the_identity_is_claimed_for_a_new_job(store, rdb: redis.Redis) -> None:
+    first = store("key:1")
+    rdb.delete(claim_key(QUEUE, "key:1"))  # the dedup window is over
+    second = store("key:1")
+    assert second != first
+    assert rdb.lrange(queue_key(QUEUE), 0, -1) == [first.encode(), second.encode()]
 
 
 def test_the_job_hash_is_the_one_rq_stores(store, rdb: redis.Redis, settings: Settings) -> None:

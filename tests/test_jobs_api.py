@@ -12,13 +12,14 @@ import redis
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.client import Pipeline
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from support.fake_n8n import FakeN8n
+from support.queues import wait_until
 
 from sidecar.app import create_app
 from sidecar.crypto import PayloadCipher
-from sidecar.errors import BackendUnavailable
 from sidecar.http import jobs_api
 from sidecar.settings import load_settings
 from sidecar.typed.processors import RUN_FUNC
@@ -76,6 +77,8 @@ def test_a_valid_job_is_queued_as_an_rq_job(client: FlaskClient, rdb: redis.Redi
     assert job.func_name == RUN_FUNC
     assert job.origin == TASKS_QUEUE
     assert job.get_status() == "queued"
+    assert job.description == "tasks:create"
+    assert (job.result_ttl, job.failure_ttl) == (3600, 86400)  # the retention settings
     assert list(job.args) == [
         {
             "operation": "tasks:create",
@@ -182,6 +185,22 @@ def test_idempotency_key_makes_repeats_duplicates(client: FlaskClient, rdb: redi
     assert waiting(rdb) == [job_id, other.get_json()["jobId"]]
 
 
+def test_a_key_resent_after_the_window_is_a_new_job(n8n: FakeN8n, redis_url, rdb) -> None:
+    client = make_app(
+        N8N_URL=n8n.url, REDIS_URL=redis_url, SIDECAR_MODE="queue", SIDECAR_DEDUP_TTL_SECONDS=1
+    ).test_client()
+    first = post(client, "tasks:create", TASK, **{"Idempotency-Key": "exec-1"}).get_json()
+    kept = rdb.hgetall(f"rq:job:{first['jobId']}")
+    wait_until(lambda: not rdb.keys("sidecar:dedup:*"), 10, "the dedup window to end")
+
+    again = post(client, "tasks:create", TASK, **{"Idempotency-Key": "exec-1"})
+
+    assert again.status_code == 202
+    assert again.get_json()["jobId"] != first["jobId"]
+    assert rdb.hgetall(f"rq:job:{first['jobId']}") == kept
+    assert waiting(rdb) == [first["jobId"], again.get_json()["jobId"]]
+
+
 def test_without_a_key_identical_jobs_are_two_jobs(client: FlaskClient, rdb: redis.Redis) -> None:
     assert post(client, "tasks:create", TASK).status_code == 202
     assert post(client, "tasks:create", TASK).status_code == 202
@@ -226,21 +245,58 @@ def test_telegram_updates_dedup_on_update_id(client: FlaskClient, rdb: redis.Red
     assert len(waiting(rdb, "flrts:telegram:command")) == 2
 
 
-def test_a_failed_enqueue_releases_the_key(
-    client: FlaskClient, rdb: redis.Redis, monkeypatch
-) -> None:
-    def broken(*_: object) -> None:
-        raise BackendUnavailable("Redis is unavailable: test")
+class DropsAfter(redis.Redis):
+    """A client of the test Redis that goes away after `budget` round trips: every later
+    command (or pipeline) fails as if the connection to Redis had dropped."""
 
-    monkeypatch.setattr(jobs_api, "persist", broken)
-    failed = post(client, "tasks:create", TASK, **{"Idempotency-Key": "k1"})
-    assert failed.status_code == 503
-    assert failed.headers["Retry-After"] == "5"
-    assert failed.get_json()["error"] == "service_unavailable"
+    def __init__(self, url: str, budget: int) -> None:
+        super().__init__(connection_pool=redis.ConnectionPool.from_url(url))
+        self.budget = budget
+
+    def spend(self) -> None:
+        if self.budget <= 0:
+            raise redis.ConnectionError("Redis went away (test)")
+        self.budget -= 1
+
+    def execute_command(self, *args: object, **options: object) -> object:
+        self.spend()
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: bool = True, shard_hint: object = None) -> Pipeline:
+        pipe = super().pipeline(transaction, shard_hint)
+        execute = pipe.execute
+
+        def dropping_execute(raise_on_error: bool = True) -> list:
+            self.spend()
+            return execute(raise_on_error)
+
+        pipe.execute = dropping_execute
+        return pipe
+
+
+@pytest.mark.parametrize("budget", [0, 1, 2, 3])
+def test_redis_dropping_mid_request_never_leaves_a_claim_without_a_job(
+    client: FlaskClient, rdb: redis.Redis, redis_url: str, monkeypatch, budget: int
+) -> None:
+    """Whatever round trip Redis drops at, a retry is either accepted or a duplicate of a
+    job that was accepted and exists — never a duplicate of a job that was not stored."""
+    dropping = DropsAfter(redis_url, budget)
+    monkeypatch.setattr(jobs_api, "redis_client", lambda: dropping)
+    first = post(client, "tasks:create", TASK, **{"Idempotency-Key": "k1"})
     monkeypatch.undo()
     retried = post(client, "tasks:create", TASK, **{"Idempotency-Key": "k1"})
-    assert retried.status_code == 202
-    assert waiting(rdb) == [retried.get_json()["jobId"]]
+
+    if first.status_code == 202:
+        job_id = first.get_json()["jobId"]
+        assert retried.get_json() == {"status": "duplicate", "jobId": job_id}
+    else:
+        assert first.status_code == 503
+        assert first.headers["Retry-After"] == "5"
+        assert first.get_json()["error"] == "service_unavailable"
+        assert retried.status_code == 202
+        job_id = retried.get_json()["jobId"]
+    assert waiting(rdb) == [job_id]
+    assert rdb.exists(f"rq:job:{job_id}")
 
 
 def test_without_redis_the_answer_is_503(n8n: FakeN8n) -> None:

@@ -1,24 +1,23 @@
 """Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
-are answered 200 duplicate. One atomic step decides: for webhooks, sidecar/lua/ingest.lua
-(claim, rate limit and store in one round trip); for typed jobs, Deduplicator's
-`SET key job_id NX EX ttl GET`. Both use claim_key and job_id_for.
+are answered 200 duplicate with the first copy's job id. One atomic step decides and stores:
+sidecar/lua/ingest.lua (claim, rate limit and store in one round trip), for webhooks and
+typed jobs alike.
 
-The dedup id comes from the route's dedup_key, else an idempotency or provider delivery
-header, else SHA-256 of method + path (with its query) + body. The job id is derived from
-it, so n8n's Idempotency-Key is stable for the same webhook.
+A webhook's identity is its method, its path (identity_path) and its id: the route's
+dedup_key, else an idempotency or provider delivery header, else SHA-256 of the query and
+body. The same id sent to another path or with another method is another webhook.
+
+The identity only names the claim (claim_key), which holds the first job's id for the
+window. Every accepted webhook gets a fresh job id (sidecar.queues.jobs.new_job_id), so a
+resend after the window is a new job, never written over a finished or waiting one.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-import redis
-
 from sidecar.capture import CapturedRequest
-from sidecar.errors import Duplicate
 from sidecar.guards.keys import extract
-from sidecar.queues.connection import translate
-from sidecar.queues.jobs import DELIVERED_PREFIX
 
 DELIVERY_ID_HEADERS = (
     "Idempotency-Key",
@@ -33,7 +32,17 @@ DELIVERY_ID_HEADERS = (
 
 
 def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
-    """What identifies this webhook: the configured key, a delivery-id header, or a hash."""
+    """What identifies this webhook: method, path and sender_id, one per line."""
+    return "\n".join([captured.method, identity_path(captured), sender_id(captured, dedup_key)])
+
+
+def identity_path(captured: CapturedRequest) -> str:
+    """The path part of the dedup identity: the request path as received."""
+    return captured.path
+
+
+def sender_id(captured: CapturedRequest, dedup_key: str | None) -> str:
+    """The webhook's own id: the configured key, a delivery-id header, or a hash."""
     if dedup_key:
         value = extract(captured, dedup_key)
         if value:
@@ -47,8 +56,8 @@ def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
         value = extract(captured, "body.id")
         if value:
             return f"stripe:{value}"
-    target = captured.target.encode()  # path and query: ?n=1 and ?n=2 are different webhooks
-    digest = hashlib.sha256(b"\n".join([captured.method.encode(), target, captured.body]))
+    # method and path are in the identity already; ?n=1 and ?n=2 are different webhooks
+    digest = hashlib.sha256(b"\n".join([captured.query.encode(), captured.body]))
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -58,7 +67,8 @@ def first_values(headers: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def job_id_for(queue: str, identity: str) -> str:
-    """A job id (hex, no ':') derived from the queue and the dedup id."""
+    """A job id (hex, no ':') derived from the queue and `identity`: for jobs that must
+    exist at most once (a typed job's follow-up), never for accepted webhooks."""
     return hashlib.sha256(f"{queue}\n{identity}".encode()).hexdigest()[:32]
 
 
@@ -70,30 +80,3 @@ def claim_key(queue: str, identity: str) -> str:
 def claim_seconds(ttl: float) -> int:
     """The dedup window in whole seconds (at least 1), as Redis expires keys."""
     return max(1, round(ttl))
-
-
-class Deduplicator:
-    """Claims dedup ids in Redis. Parameters: `client`, `ttl` seconds."""
-
-    def __init__(self, client: redis.Redis, ttl: float) -> None:
-        self.client, self.ttl = client, claim_seconds(ttl)
-
-    def claim(self, queue: str, identity: str) -> str:
-        """The new job's id; Duplicate(first job id) when already claimed in the window."""
-        job_id = job_id_for(queue, identity)
-        with translate():
-            first = self.client.set(
-                claim_key(queue, identity), job_id, nx=True, ex=self.ttl, get=True
-            )
-        if first is not None:
-            raise Duplicate(first.decode())
-        return job_id
-
-    def release(self, queue: str, identity: str) -> None:
-        """Give the claim back (enqueue failed or refused): a retry is then no duplicate."""
-        with translate():
-            self.client.delete(claim_key(queue, identity))
-
-    def forget_delivery(self, pipe: redis.client.Pipeline, job_id: str) -> None:
-        """A new window may reuse a job id: drop the old run's delivered marker with the enqueue."""
-        pipe.delete(DELIVERED_PREFIX + job_id)

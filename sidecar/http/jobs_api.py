@@ -4,7 +4,9 @@ The body is validated by the queue's model (422 lists every field error) and sto
 RQ job calling `sidecar.typed.processors.run({"operation", "data"})` — encrypted at rest
 when SIDECAR_ENCRYPTION_KEY is set. `Idempotency-Key` (or `X-Idempotency-Key`) makes a
 repeat within SIDECAR_DEDUP_TTL_SECONDS answer `200 duplicate` with the first job's id;
-telegram:command without a key is deduplicated on the update's `update_id`.
+telegram:command without a key is deduplicated on the update's `update_id`. Claiming and
+storing are one atomic step in the queue layer (sidecar/queues/typed_intake.py); this
+blueprint only parses the request and answers.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import json
 
 from flask import Blueprint, Response, jsonify, request
 
-from sidecar.crypto import PayloadCipher
 from sidecar.errors import (
     BackendUnavailable,
     BadRequest,
@@ -22,14 +23,11 @@ from sidecar.errors import (
     Rejected,
     ServiceUnavailable,
 )
-from sidecar.guards.dedup import Deduplicator
 from sidecar.http.api_support import redis_client, settings
 from sidecar.http.auth import require
-from sidecar.queues.connection import translate
-from sidecar.queues.jobs import build_job, new_job_id, persist
 from sidecar.queues.names import queue_name
+from sidecar.queues.typed_intake import enqueue_typed, typed_identity
 from sidecar.typed.models import MODELS, InvalidJobData, validate
-from sidecar.typed.processors import RUN_FUNC
 from sidecar.typed.text import CONTROL
 
 blueprint = Blueprint("jobs_api", __name__, url_prefix="/v1")
@@ -63,9 +61,11 @@ def create_job(queue: str) -> tuple[Response, int, dict[str, str]]:
         data = validate(operation, read_json())
     except InvalidJobData as exc:
         raise ValidationFailed(operation, exc.fields) from None
-    full = queue_name(settings().queue_prefix, operation)
+    config = settings()
+    full = queue_name(config.queue_prefix, operation)
+    identity = typed_identity(operation, data, idempotency_key())
     try:
-        job_id = enqueue(full, operation, data, identity_for(operation, data))
+        job_id = enqueue_typed(redis_client(), config, full, operation, data, identity)
     except BackendUnavailable as exc:
         raise ServiceUnavailable(f"the job could not be stored: {exc}", RETRY_AFTER) from None
     body = {"status": "queued", "jobId": job_id, "queue": full}
@@ -119,33 +119,3 @@ def idempotency_key() -> str | None:
     if len(key) > MAX_KEY_CHARS or CONTROL.search(key):
         raise BadRequest(f"Idempotency-Key must be 1..{MAX_KEY_CHARS} printable characters")
     return key
-
-
-def identity_for(operation: str, data: dict) -> str | None:
-    """What deduplicates this job: the Idempotency-Key, else a Telegram update_id, else none."""
-    key = idempotency_key()
-    if key:
-        return f"key:{key}"
-    if operation == "telegram:command":
-        return f"update:{data['update_id']}"
-    return None
-
-
-def enqueue(queue: str, operation: str, data: dict, identity: str | None) -> str:
-    """Store the typed job (after claiming `identity`, released again if storing fails)."""
-    client, config = redis_client(), settings()
-    dedup = Deduplicator(client, config.dedup_ttl_seconds)
-    job_id = dedup.claim(queue, identity) if identity else new_job_id()
-    payload = PayloadCipher(config.encryption_keys).seal({"operation": operation, "data": data})
-    try:
-        job = build_job(client, config, queue, payload, RUN_FUNC, operation, job_id)
-        with translate(), client.pipeline(transaction=True) as pipe:
-            persist(pipe, queue, job)
-            if identity:
-                dedup.forget_delivery(pipe, job_id)
-            pipe.execute()
-    except BaseException:
-        if identity:
-            dedup.release(queue, identity)
-        raise
-    return job_id

@@ -1,8 +1,10 @@
-"""One round trip per webhook: sidecar/lua/ingest.lua claims the dedup id, checks and counts
-the user's moving window (sidecar/guards/ratelimit.py) and stores the RQ job, atomically.
+"""One round trip per webhook or typed job: sidecar/lua/ingest.lua claims the dedup
+identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py) and
+stores the RQ job under a fresh id, atomically.
 
-A refused webhook leaves nothing behind: no claim (so the sender's retry is not a
-duplicate), no count, no job.
+A refused job leaves nothing behind: no claim (so the sender's retry is not a duplicate),
+no count, no job. An accepted one always has its own job hash: a claim only maps the
+identity to the first job's id, it never makes two webhooks share a job.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ from rq import Queue
 from sidecar.errors import Duplicate, RateLimited
 from sidecar.guards.ratelimit import NO_WINDOW, UserWindow
 from sidecar.queues.connection import translate
-from sidecar.queues.jobs import DELIVERED_PREFIX, JOB_PREFIX, queue_key
+from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.wake import wake_key
+
+NO_CLAIM = "sidecar:dedup:none"  # named to the script when there is no identity; never used
 
 
 @dataclass(frozen=True)
 class Admission:
-    """What ingest.lua needs for one webhook: job `job_id` with hash `fields` on `queue`,
-    claimed at `claim` for `claim_seconds`, counted in `window` when there is a user."""
+    """What ingest.lua needs for one job: new job `job_id` with hash `fields` on `queue`,
+    claimed at `claim` for `claim_seconds` (no claim: None, 0), counted in `window` when
+    there is a user."""
 
     queue: str
     job_id: str
-    claim: str
+    claim: str | None
     claim_seconds: int
     window: UserWindow | None
     fields: list
@@ -48,9 +53,8 @@ def script_keys(admission: Admission) -> list[str]:
     """KEYS of ingest.lua, in its order."""
     window = admission.window.key if admission.window else NO_WINDOW
     return [
-        admission.claim,
+        admission.claim or NO_CLAIM,
         window,
-        DELIVERED_PREFIX + admission.job_id,
         JOB_PREFIX + admission.job_id,
         Queue.redis_queues_keys,
         queue_key(admission.queue),
@@ -62,4 +66,5 @@ def script_args(admission: Admission) -> list:
     """ARGV of ingest.lua, in its order."""
     rule = admission.window.rule if admission.window else None
     limit, window = (rule.limit, rule.window) if rule else (0, 0)
-    return [admission.job_id, admission.claim_seconds, limit, window, *admission.fields]
+    claim_seconds = admission.claim_seconds if admission.claim else 0
+    return [admission.job_id, claim_seconds, limit, window, *admission.fields]

@@ -1,9 +1,12 @@
 """Intake: a captured webhook becomes an RQ job on its route's queue, durably, before the 202.
 
 The guards and the store are one atomic Redis script (sidecar/queues/ingest.py), one round
-trip: dedup (the first copy within the window claims the job id; later copies raise
-Duplicate), then the per-user rate limit (RateLimited), then RQ's enqueue steps. A refused
-webhook leaves no claim, so the sender's retry is not a duplicate. The job hash is built
+trip: dedup (the first copy within the window claims its identity — method, path and id,
+sidecar/guards/dedup.py — for its job; later copies raise Duplicate with that job's id),
+then the per-user rate limit (RateLimited), then RQ's enqueue steps. Every accepted webhook
+is a new job with a fresh id, so the job a 202 names lives until it is delivered or
+dead-lettered, whatever the dedup window and retention. A refused webhook leaves no claim,
+so the sender's retry is not a duplicate. The job hash is built
 without RQ objects (sidecar/queues/jobhash.py). The payload is sealed when
 SIDECAR_ENCRYPTION_KEY is set. Refusals add a best-effort event.
 """
@@ -18,12 +21,13 @@ from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import Duplicate, RateLimited
 from sidecar.events import add_event
-from sidecar.guards.dedup import claim_key, claim_seconds, dedup_id, job_id_for
+from sidecar.guards.dedup import claim_key, claim_seconds, dedup_id
 from sidecar.guards.keys import extract
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.connection import ping, translate
 from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.jobhash import JobHash
+from sidecar.queues.jobs import new_job_id
 from sidecar.queues.scripts import Scripts
 from sidecar.routes import RateLimit, RouteRule, Routes
 from sidecar.settings import Settings
@@ -62,7 +66,7 @@ class Intake:
         route = route or self.routes.for_path(captured.path)
         queue = self.routes.queue_of(route)
         identity = dedup_id(captured, route.dedup_key)
-        job_id = job_id_for(queue, identity)
+        job_id = new_job_id()
         window = self._window(captured, route, queue)
         admission = Admission(
             queue=queue,
