@@ -4,6 +4,8 @@ queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n down to
 single mode             -> passthrough; n8n unreachable/timeout/502-504 and Redis
                            configured -> enqueue (202) instead of failing
 other paths             -> always passthrough (test, waiting, form and MCP webhooks)
+OPTIONS                 -> always passthrough, unsigned (CORS preflight: n8n answers it
+                           itself and never runs a workflow for it)
 
 The route is matched once, on the canonical path capture computed (`route_path`), and is
 handed to the intake with the request.
@@ -26,6 +28,7 @@ from sidecar.upstream import Upstream, UpstreamResponse
 
 log = logging.getLogger("sidecar.ingress")
 QUEUED_PATH_PREFIX = "/webhook/"
+PASSTHROUGH_METHODS = frozenset({"OPTIONS"})
 N8N_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 RETRY_AFTER_SECONDS = "5"
 
@@ -45,6 +48,8 @@ class Ingress:
 
     def handle(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
         """Passthrough or enqueue `captured`, per the table in this module's docstring."""
+        if captured.method in PASSTHROUGH_METHODS:
+            return self.passthrough(captured)
         path = route_path(captured)
         route = self.routes.for_path(path)
         if route.hmac is not None:

@@ -77,6 +77,18 @@ def test_every_method_of_a_production_webhook_is_queued(
     assert job.args[0]["method"] == method
 
 
+def test_cors_preflight_passes_through_and_is_never_a_job(
+    queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
+) -> None:
+    headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    response = raw_request(queue_gateway.port, "OPTIONS", "/webhook/no-such-hook", headers=headers)
+
+    assert response.status == 204  # n8n's own answer to a preflight
+    assert response.getheader("X-Sidecar-Mode") == "queue"
+    assert [r.method for r in n8n.wait_for(1)] == ["OPTIONS"]
+    assert rdb.keys("rq:job:*") == []
+
+
 def test_jobs_wait_in_arrival_order(queue_gateway: Gateway, rdb: redis.Redis) -> None:
     ids = [
         requests.post(f"{queue_gateway.url}/webhook/echo/{n}", timeout=10).json()["jobId"]

@@ -110,6 +110,15 @@ def test_bad_path_answer(gateway: Gateway, n8n: FakeN8n) -> None:
     assert body["error"] == "bad_path" and "dot segment" in body["message"]
 
 
+def test_options_passes_through_unsigned(gateway: Gateway, n8n: FakeN8n) -> None:
+    """A CORS preflight carries no signature; n8n answers it itself without running a
+    workflow, so it goes to n8n in every mode."""
+    headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    response = raw_request(gateway.port, "OPTIONS", "/webhook/github", headers=headers)
+    assert response.status == 204
+    assert [r.method for r in n8n.wait_for(1)] == ["OPTIONS"]
+
+
 # --- generated spellings ----------------------------------------------------------------
 
 SLASHES = ["/"] * 6 + ["//", "%2f", "%2F", "\\", "%5c", "%5C", "/./", "/%2e/", "/%2E%2e/x/"]
