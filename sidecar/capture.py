@@ -1,7 +1,9 @@
 """CapturedRequest: a webhook exactly as the sender made it, ready to forward or to store.
 
 The path and query are taken raw from the WSGI environment (gunicorn's RAW_URI, werkzeug's
-REQUEST_URI), so percent-encoding and odd characters reach n8n unchanged. Hop-by-hop headers
+REQUEST_URI), so percent-encoding and odd characters reach n8n unchanged. The path route rules
+are matched on is derived from it once, here (sidecar/route_path.py: refused with 400 bad_path
+when n8n could resolve it ambiguously), and travels with the request. Hop-by-hop headers
 are dropped and X-Forwarded-For/-Proto/-Host added once, at capture time, so a worker
 replaying the request later sends what the gateway would have sent.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from sidecar.errors import PayloadTooLarge
+from sidecar.route_path import canonical_path
 
 HOP_BY_HOP = frozenset(
     {
@@ -35,7 +38,11 @@ NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
 
 @dataclass(frozen=True)
 class CapturedRequest:
-    """A received webhook: method, raw path and query, end-to-end headers, body bytes."""
+    """A received webhook: method, raw path and query, end-to-end headers, body bytes.
+
+    `route_path` is the canonical path route rules match (set by `capture`; None for a
+    request built otherwise, e.g. a stored job being replayed, which is never re-matched).
+    """
 
     method: str
     path: str
@@ -43,6 +50,7 @@ class CapturedRequest:
     headers: list[tuple[str, str]]
     body: bytes
     received_at: float = field(default_factory=time.time)
+    route_path: str | None = None
 
     @property
     def target(self) -> str:
@@ -148,8 +156,10 @@ def _body_is_delimited(environ: dict) -> bool:
 
 
 def capture(environ: dict, max_body_bytes: int) -> CapturedRequest:
-    """Capture the WSGI request in `environ` as a CapturedRequest."""
+    """Capture the WSGI request in `environ` as a CapturedRequest; BadPath for a path n8n
+    could resolve ambiguously (checked before the body is read)."""
     path, query = raw_target(environ)
+    route_path = canonical_path(path)
     headers = forwarded_headers(environ, end_to_end_headers(environ))
     return CapturedRequest(
         method=environ["REQUEST_METHOD"].upper(),
@@ -157,4 +167,5 @@ def capture(environ: dict, max_body_bytes: int) -> CapturedRequest:
         query=query,
         headers=headers,
         body=read_body(environ, max_body_bytes),
+        route_path=route_path,
     )

@@ -4,6 +4,11 @@ queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n down to
 single mode             -> passthrough; n8n unreachable/timeout/502-504 and Redis
                            configured -> enqueue (202) instead of failing
 other paths             -> always passthrough (test, waiting, form and MCP webhooks)
+OPTIONS                 -> always passthrough, unsigned (CORS preflight: n8n answers it
+                           itself and never runs a workflow for it)
+
+The route is matched once, on the canonical path capture computed (`route_path`), and is
+handed to the intake with the request.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
 from sidecar.guards.signature import verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
-from sidecar.routes import Routes
+from sidecar.route_path import canonical_path
+from sidecar.routes import RouteRule, Routes
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
 
 log = logging.getLogger("sidecar.ingress")
 QUEUED_PATH_PREFIX = "/webhook/"
+PASSTHROUGH_METHODS = frozenset({"OPTIONS"})
 N8N_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 RETRY_AFTER_SECONDS = "5"
 
@@ -41,17 +48,18 @@ class Ingress:
 
     def handle(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
         """Passthrough or enqueue `captured`, per the table in this module's docstring."""
-        route = self.routes.for_path(captured.path)
+        if captured.method in PASSTHROUGH_METHODS:
+            return self.passthrough(captured)
+        path = route_path(captured)
+        route = self.routes.for_path(path)
         if route.hmac is not None:
             verify_signature(captured, route.hmac)
         queueable = (
-            self.intake is not None
-            and captured.path.startswith(QUEUED_PATH_PREFIX)
-            and not route.sync
+            self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not route.sync
         )
         if queueable and self.mode() == "queue":
-            return self._enqueue_or_passthrough(captured)
-        return self._passthrough_or_enqueue(captured, queueable)
+            return self._enqueue_or_passthrough(captured, route)
+        return self._passthrough_or_enqueue(captured, route if queueable else None)
 
     def passthrough(self, captured: CapturedRequest) -> UpstreamResponse:
         """Forward to n8n and return its answer; UpstreamError when n8n gives none."""
@@ -64,16 +72,18 @@ class Ingress:
         record_latency(answer.elapsed)
         return answer
 
-    def enqueue(self, captured: CapturedRequest) -> Queued:
-        """Store the webhook; BackendUnavailable when Redis cannot take it."""
+    def enqueue(self, captured: CapturedRequest, route: RouteRule) -> Queued:
+        """Store the webhook under its `route`; BackendUnavailable when Redis cannot take it."""
         assert self.intake is not None
-        queued = self.intake.enqueue(captured)
+        queued = self.intake.enqueue(captured, route)
         ENQUEUED.labels(queue=queued.queue).inc()
         return queued
 
-    def _enqueue_or_passthrough(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
+    def _enqueue_or_passthrough(
+        self, captured: CapturedRequest, route: RouteRule
+    ) -> UpstreamResponse | Queued:
         try:
-            return self.enqueue(captured)
+            return self.enqueue(captured, route)
         except BackendUnavailable as exc:
             log.warning("queue mode but Redis is unusable, passing through: %s", exc)
             FALLBACKS.labels(to="passthrough").inc()
@@ -83,31 +93,42 @@ class Ingress:
             raise _both_down(exc) from None
 
     def _passthrough_or_enqueue(
-        self, captured: CapturedRequest, queueable: bool
+        self, captured: CapturedRequest, queue_route: RouteRule | None
     ) -> UpstreamResponse | Queued:
+        """Passthrough; fall back to queueing under `queue_route` (None: never queue)."""
         try:
             answer = self.passthrough(captured)
         except UpstreamError as exc:
-            if not queueable:
+            if queue_route is None:
                 raise
-            return self._fallback_enqueue(captured, exc)
-        if queueable and answer.status in N8N_UNAVAILABLE_STATUSES:
+            return self._fallback_enqueue(captured, queue_route, exc)
+        if queue_route is not None and answer.status in N8N_UNAVAILABLE_STATUSES:
             try:
-                queued = self._fallback_enqueue(captured, UpstreamError(f"HTTP {answer.status}"))
+                cause = UpstreamError(f"HTTP {answer.status}")
+                queued = self._fallback_enqueue(captured, queue_route, cause)
             except ServiceUnavailable:
                 return answer  # Redis down too: the sender gets n8n's own answer
             answer.close()
             return queued
         return answer
 
-    def _fallback_enqueue(self, captured: CapturedRequest, cause: Exception) -> Queued:
+    def _fallback_enqueue(
+        self, captured: CapturedRequest, route: RouteRule, cause: Exception
+    ) -> Queued:
         try:
-            queued = self.enqueue(captured)
+            queued = self.enqueue(captured, route)
         except BackendUnavailable:
             raise _both_down(cause) from None
         log.warning("n8n unavailable (%s): webhook queued as job %s", cause, queued.job_id)
         FALLBACKS.labels(to="queue").inc()
         return queued
+
+
+def route_path(captured: CapturedRequest) -> str:
+    """The canonical path of `captured`: the one capture computed, else computed now."""
+    if captured.route_path is not None:
+        return captured.route_path
+    return canonical_path(captured.path)
 
 
 def _both_down(cause: Exception) -> ServiceUnavailable:

@@ -1,5 +1,8 @@
 """Per-route rules from SIDECAR_ROUTES_FILE (YAML or JSON), matched in order by path glob.
 
+Rules match the canonical path (sidecar/route_path.py): percent-decoded, without trailing
+slash, as n8n resolves it. So a `match` is written decoded and never ends with '/'.
+
 - match: /webhook/telegram/*        # fnmatch glob on the path ('*' also crosses '/')
   queue: telegram:command           # which queue (default webhooks:inbound)
   sync: false                       # true: always pass through, even in queue mode
@@ -56,6 +59,15 @@ class RouteRule(BaseModel):
     rate_limit: RateLimit | None = None
     hmac: HmacRule | None = None
 
+    @field_validator("match")
+    @classmethod
+    def _match(cls, value: str) -> str:
+        if value != "/" and value.endswith("/"):
+            raise ValueError(
+                "must not end with '/': paths are matched without their trailing slash"
+            )
+        return value
+
     @field_validator("rate_limit", mode="before")
     @classmethod
     def _rate(cls, value: object) -> object:
@@ -67,7 +79,7 @@ class RouteRule(BaseModel):
         return value
 
     def matches(self, path: str) -> bool:
-        """Whether this rule applies to `path`."""
+        """Whether this rule applies to canonical path `path`."""
         return fnmatch.fnmatchcase(path, self.match)
 
 
@@ -79,7 +91,7 @@ class Routes:
         self.default = RouteRule(match="*")
 
     def for_path(self, path: str) -> RouteRule:
-        """The first rule matching `path`, else a rule with every default."""
+        """The first rule matching canonical path `path`, else a rule with every default."""
         return next((rule for rule in self.rules if rule.matches(path)), self.default)
 
     def queue_of(self, rule: RouteRule) -> str:

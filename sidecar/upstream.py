@@ -5,16 +5,22 @@ un-decoded (Content-Encoding kept, body streamed). It uses urllib3 directly (see
 `requests` adds ~150 µs per call on this path and re-quotes raw paths). urllib3 errors are
 translated here into UpstreamUnreachable / UpstreamTimeout, so callers handle one kind of
 failure.
+
+The request target goes on the request line byte for byte: `urlopen` would re-encode it
+(percent-escapes upper-cased, characters outside RFC 3986 escaped, a '#…' tail dropped), so
+it travels past urlopen in the TARGET_HEADER pseudo-header, which the pool's connection
+class takes out again and puts on the request line as is.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 from urllib3.util import SKIP_HEADER
 
@@ -25,6 +31,8 @@ CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_SECONDS = 5.0
 ADDED_BY_URLLIB3 = ("User-Agent", "Accept-Encoding")
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+# Not a valid HTTP field name: no sender can set it, and http.client refuses to send it.
+TARGET_HEADER = ":target"
 
 
 @dataclass
@@ -62,6 +70,43 @@ class UpstreamResponse:
         return self.raw.headers.get(name)
 
 
+class _ExactTarget:
+    """Connection mixin: the target in TARGET_HEADER goes on the request line unchanged."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: object = None,
+        headers: Mapping[str, str] | None = None,
+        **options: object,
+    ) -> None:
+        """urllib3's HTTPConnection.request, with the target of TARGET_HEADER if present."""
+        if headers is not None and TARGET_HEADER in headers:
+            headers = urllib3.HTTPHeaderDict(headers)
+            url = headers.pop(TARGET_HEADER)
+        super().request(method, url, body, headers, **options)  # type: ignore[misc]
+
+
+class _ExactHTTPConnection(_ExactTarget, HTTPConnection):
+    """HTTP connection sending the target of TARGET_HEADER as is."""
+
+
+class _ExactHTTPSConnection(_ExactTarget, HTTPSConnection):
+    """HTTPS connection sending the target of TARGET_HEADER as is."""
+
+
+EXACT_CONNECTIONS: dict[type, type] = {
+    HTTPConnection: _ExactHTTPConnection,
+    HTTPSConnection: _ExactHTTPSConnection,
+}
+
+
+def sendable_as_is(target: str) -> bool:
+    """Whether `target` can go on a request line unchanged (printable ASCII, no space)."""
+    return all("!" <= char <= "~" for char in target)
+
+
 class Upstream:
     """Pooled client for one n8n base URL.
 
@@ -76,17 +121,25 @@ class Upstream:
         self.pool = urllib3.connection_from_url(
             self.base_url, maxsize=pool_size, block=False, retries=False, timeout=self.timeout
         )
+        self.pool.ConnectionCls = EXACT_CONNECTIONS[self.pool.ConnectionCls]
 
     def send(
         self, captured: CapturedRequest, extra_headers: dict[str, str] | None = None
     ) -> UpstreamResponse:
-        """Replay `captured` against n8n; raise UpstreamUnreachable or UpstreamTimeout."""
+        """Replay `captured` against n8n; raise UpstreamUnreachable or UpstreamTimeout.
+
+        The path and query go to n8n byte for byte when they are printable ASCII (always so
+        for a captured webhook); anything else is percent-encoded by urllib3."""
         started = time.perf_counter()
+        target = self.prefix + captured.target
+        headers = request_headers(captured, extra_headers)
+        if sendable_as_is(target):
+            headers[TARGET_HEADER] = target
         response = self._urlopen(
             captured.method,
-            self.prefix + captured.target,
+            target,
             body=captured.body if _has_body(captured) else None,
-            headers=request_headers(captured, extra_headers),
+            headers=headers,
             preload_content=False,
             decode_content=False,
         )

@@ -135,6 +135,16 @@ def test_single_mode_passes_through_while_n8n_is_up(
     assert counts(rdb)["queued"] == 0
 
 
+def test_a_cors_preflight_is_never_queued_when_n8n_is_down(
+    single_gateway: Gateway, n8n_down: FakeN8n, rdb: redis.Redis
+) -> None:
+    response = requests.options(f"{single_gateway.url}/webhook/echo/later", timeout=10)
+
+    assert response.status_code == 502
+    assert response.json()["error"] == "upstream_unreachable"
+    assert rdb.keys("rq:job:*") == []
+
+
 def test_single_mode_queues_when_n8n_is_down_and_delivers_once_it_is_back(
     single_gateway: Gateway, n8n_down: FakeN8n, rdb: redis.Redis, procs, queue_env
 ) -> None:

@@ -144,6 +144,30 @@ def test_sync_route_passes_through_in_queue_mode(make_client, n8n: FakeN8n, rdb)
     assert rdb.llen("rq:queue:flrts:webhooks:inbound") == 0
 
 
+@pytest.mark.parametrize("path", ["/webhook/sync/echo/", "/webhook/%73ync/echo"])
+def test_sync_route_holds_however_the_path_is_spelled(make_client, n8n: FakeN8n, rdb, path) -> None:
+    response = make_client().post(path, data=b"now")
+    assert response.status_code == 404  # n8n's own answer, not a 202
+    assert n8n.wait_for(1)[0].path == path  # forwarded as sent
+    assert rdb.llen("rq:queue:flrts:webhooks:inbound") == 0
+
+
+@pytest.mark.parametrize("path", ["/webhook/telegram/bot1/", "/webhook/%74elegram/bot1"])
+def test_queue_dedup_and_limit_rules_hold_however_the_path_is_spelled(make_client, rdb, path):
+    client = make_client()
+    answers = [client.post(path, json={**UPDATE, "update_id": n}) for n in (1, 1, 2, 3, 4)]
+    assert [a.status_code for a in answers] == [202, 200, 202, 202, 429]
+    assert answers[0].get_json()["queue"] == "flrts:telegram:command"
+    assert rdb.llen("rq:queue:flrts:telegram:command") == 3
+
+
+def test_bad_path_is_refused_before_anything_is_stored(make_client, n8n: FakeN8n, rdb) -> None:
+    response = make_client().post("/webhook/telegram%2Fbot1", json=UPDATE)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_path"
+    assert rdb.keys("rq:job:*") == [] and n8n.received == []
+
+
 def test_payloads_are_encrypted_at_rest(make_client, rdb) -> None:
     client = make_client(SIDECAR_ENCRYPTION_KEY=Fernet.generate_key().decode())
     secret = "card 4111-1111 and token s3cr3t-t0ken"

@@ -100,3 +100,6 @@ def test_real_answers_match_the_document(app, settings, spec: dict) -> None:
     )
     queued = client.post("/webhook/anything", data=b"x")
     check(spec, "/webhook/{path}", "post", queued)
+    bad_path = client.post("/webhook/a/%2e%2e/b", data=b"x")
+    assert bad_path.status_code == 400
+    check(spec, "/webhook/{path}", "post", bad_path)

@@ -49,14 +49,14 @@ def test_stored_payload_is_the_request_exactly(
         "Content-Type": "application/octet-stream",
         "X-Telegram-Bot-Api-Secret-Token": "s3cr3t",
     }
-    target = "/webhook/echo/caf%C3%A9/a%2Fb?x=%20y&x=2&flag"
+    target = "/webhook/echo/caf%C3%A9/a%3bb?x=%20y&x=2&flag"
     response = raw_request(queue_gateway.port, "PATCH", target, body, headers)
     job_id = response.getheader("X-Sidecar-Job-Id")
 
     assert response.status == 202
     captured = CapturedRequest.from_payload(fetch(rdb, job_id).args[0])
     assert captured.method == "PATCH"
-    assert (captured.path, captured.query) == ("/webhook/echo/caf%C3%A9/a%2Fb", "x=%20y&x=2&flag")
+    assert (captured.path, captured.query) == ("/webhook/echo/caf%C3%A9/a%3bb", "x=%20y&x=2&flag")
     assert captured.body == body
     assert captured.header("X-Telegram-Bot-Api-Secret-Token") == "s3cr3t"
     assert captured.header("Content-Type") == "application/octet-stream"
@@ -75,6 +75,18 @@ def test_every_method_of_a_production_webhook_is_queued(
     assert response.status_code == 202
     job = fetch(rdb, response.headers["X-Sidecar-Job-Id"])
     assert job.args[0]["method"] == method
+
+
+def test_cors_preflight_passes_through_and_is_never_a_job(
+    queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
+) -> None:
+    headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
+    response = raw_request(queue_gateway.port, "OPTIONS", "/webhook/no-such-hook", headers=headers)
+
+    assert response.status == 204  # n8n's own answer to a preflight
+    assert response.getheader("X-Sidecar-Mode") == "queue"
+    assert [r.method for r in n8n.wait_for(1)] == ["OPTIONS"]
+    assert rdb.keys("rq:job:*") == []
 
 
 def test_jobs_wait_in_arrival_order(queue_gateway: Gateway, rdb: redis.Redis) -> None:

@@ -114,3 +114,13 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
     assert caught.value.problems == [
         f"SIDECAR_ROUTES_FILE: cannot read {tmp_path}/none.yml: No such file or directory"
     ]
+
+
+def test_a_match_ending_with_a_slash_is_refused(tmp_path: Path) -> None:
+    """Paths are matched without their trailing slash, so such a rule could never apply."""
+    with pytest.raises(ConfigError) as caught:
+        routes_from(tmp_path, "- match: /webhook/github/\n  sync: true\n")
+    assert caught.value.problems == [
+        "SIDECAR_ROUTES_FILE rule 1 (/webhook/github/): match: must not end with '/': "
+        "paths are matched without their trailing slash"
+    ]

@@ -7,6 +7,7 @@ import socket
 import pytest
 from support.fake_n8n import FakeN8n, Reply
 from support.ports import free_port
+from support.raw_http import RequestLineRecorder
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamTimeout, UpstreamUnreachable
@@ -127,3 +128,30 @@ def test_health_uses_n8n_healthz(n8n: FakeN8n) -> None:
     n8n.script("/healthz", [Reply(503)])
     assert Upstream(n8n.url, timeout=5).healthy() == (False, "HTTP 503")
     assert Upstream(f"http://127.0.0.1:{free_port()}", timeout=5).healthy()[0] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/webhook/caf%c3%a9", "sig=a%2fb%c3%a9"),
+        ("/webhook/%7e/a%2Fb/%2e%2e", "q=%zz&r=%2B%2b#frag"),
+        ("/webhook/x", "next=/a/../b?c&d=%"),
+    ],
+)
+def test_path_and_query_go_on_the_request_line_byte_for_byte(path: str, query: str) -> None:
+    with RequestLineRecorder() as recorder:
+        upstream = Upstream(recorder.url, timeout=5)
+        for _ in range(2):
+            upstream.send(_captured(method="GET", path=path, query=query, body=b"")).read()
+        upstream.close()
+    line = f"GET {path}?{query} HTTP/1.1".encode()
+    assert recorder.lines == [line, line]
+    assert recorder.connections == 1  # still pooled: the second request reused the connection
+
+
+def test_a_target_that_cannot_go_on_a_request_line_as_is_is_percent_encoded() -> None:
+    with RequestLineRecorder() as recorder:
+        Upstream(recorder.url, timeout=5).send(
+            _captured(method="GET", path="/webhook/é", query="a=b c", body=b"")
+        ).read()
+    assert recorder.lines == [b"GET /webhook/%C3%A9?a=b%20c HTTP/1.1"]

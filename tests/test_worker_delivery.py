@@ -43,7 +43,7 @@ def test_delivery_replays_the_request_byte_for_byte(
         "Authorization": "Bearer abc",
         "X-Custom": "one",
     }
-    target = "/webhook/echo/caf%C3%A9/%2e%2e/x?q=a+b%20c&q=2&empty="
+    target = "/webhook/echo/caf%c3%a9/x?q=a+b%20c&q=%2f&empty="
     answer = raw_request(queue_gateway.port, "PUT", target, body, headers)
     job_id = answer.getheader("X-Sidecar-Job-Id")
     assert answer.status == 202
@@ -53,8 +53,7 @@ def test_delivery_replays_the_request_byte_for_byte(
 
     (got,) = webhooks(n8n)
     assert got.method == "PUT"
-    # percent-escapes upper-cased: urllib3's one normalisation, as in passthrough
-    assert (got.path, got.query) == ("/webhook/echo/caf%C3%A9/%2E%2E/x", "q=a+b%20c&q=2&empty=")
+    assert (got.path, got.query) == ("/webhook/echo/caf%c3%a9/x", "q=a+b%20c&q=%2f&empty=")
     assert got.body == body
     headers = {k.lower(): v for k, v in got.headers}
     assert headers["content-type"] == "application/octet-stream"

@@ -358,6 +358,7 @@ def webhook_paths() -> dict[str, dict]:
     outcomes = {
         "2XX": {"description": "n8n's own answer (passthrough), unchanged"},
         **answer(202, "Queued", "stored as a job (queue mode, /webhook/ only)"),
+        **answer(400, "Error", "bad_path: a path n8n could resolve ambiguously"),
         **errors(401, 413, 502, 503, 504),
         **answer(429, "RateLimited", "over the per-user limit"),
     }

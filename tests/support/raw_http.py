@@ -1,8 +1,12 @@
-"""Requests sent exactly as written: http.client with no client-side normalisation."""
+"""Requests sent exactly as written (http.client with no client-side normalisation), and a
+raw server that records request lines exactly as received."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
+import threading
 
 
 def raw_request(
@@ -22,3 +26,45 @@ def raw_request(
     response.body = response.read()  # type: ignore[attr-defined]
     conn.close()
     return response
+
+
+class RequestLineRecorder:
+    """A raw TCP server on 127.0.0.1 that records each request line byte for byte and answers
+    `204` keeping the connection open. `lines` (bytes, in order), `connections` (accepted)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._server.accept()
+                self.connections += 1
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError), conn.makefile("rb") as reader:
+            while line := reader.readline():
+                self.lines.append(line.rstrip(b"\r\n"))
+                while reader.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # headers; the requests sent here have no body
+                conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self._server.close()
+
+    def __enter__(self) -> RequestLineRecorder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
