@@ -52,6 +52,12 @@ class CapturedRequest:
     received_at: float = field(default_factory=time.time)
     route_path: str | None = None
 
+    def resolved_path(self) -> str:
+        """The canonical path (the one capture computed, else computed now; BadPath)."""
+        if self.route_path is not None:
+            return self.route_path
+        return canonical_path(self.path)
+
     @property
     def target(self) -> str:
         """Path plus query string, as it goes on the request line."""

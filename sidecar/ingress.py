@@ -21,7 +21,6 @@ from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
 from sidecar.guards.signature import verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
-from sidecar.route_path import canonical_path
 from sidecar.routes import RouteRule, Routes
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
@@ -50,7 +49,7 @@ class Ingress:
         """Passthrough or enqueue `captured`, per the table in this module's docstring."""
         if captured.method in PASSTHROUGH_METHODS:
             return self.passthrough(captured)
-        path = route_path(captured)
+        path = captured.resolved_path()
         route = self.routes.for_path(path)
         if route.hmac is not None:
             verify_signature(captured, route.hmac)
@@ -122,13 +121,6 @@ class Ingress:
         log.warning("n8n unavailable (%s): webhook queued as job %s", cause, queued.job_id)
         FALLBACKS.labels(to="queue").inc()
         return queued
-
-
-def route_path(captured: CapturedRequest) -> str:
-    """The canonical path of `captured`: the one capture computed, else computed now."""
-    if captured.route_path is not None:
-        return captured.route_path
-    return canonical_path(captured.path)
 
 
 def _both_down(cause: Exception) -> ServiceUnavailable:

@@ -133,3 +133,15 @@ def test_after_the_window_a_resend_is_accepted(make_client, rdb: redis.Redis) ->
 
     assert again[0] == 202
     assert again[1]["jobId"] != first[1]["jobId"]
+
+
+@pytest.mark.parametrize("spelling", ["/webhook/orders/", "/webhook/%6frders"])
+def test_another_spelling_of_the_same_path_is_the_same_webhook(
+    client: FlaskClient, spelling: str
+) -> None:
+    """n8n resolves both spellings to /webhook/orders, so the body resent under one of them
+    is the same webhook (the default identity hashes the canonical path)."""
+    method, path, query, headers, body = SOURCES["hash"]
+    one = send(client, (method, path, query, headers, body))
+    two = send(client, (method, spelling, query, headers, body))
+    assert two == (200, {"status": "duplicate", "jobId": one[1]["jobId"]})

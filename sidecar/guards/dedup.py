@@ -37,8 +37,9 @@ def dedup_id(captured: CapturedRequest, dedup_key: str | None) -> str:
 
 
 def identity_path(captured: CapturedRequest) -> str:
-    """The path part of the dedup identity: the request path as received."""
-    return captured.path
+    """The path part of the dedup identity: the path as n8n resolves it, so `/webhook/x/`
+    and `/webhook/%78` are the same webhook as `/webhook/x`."""
+    return captured.resolved_path()
 
 
 def sender_id(captured: CapturedRequest, dedup_key: str | None) -> str:

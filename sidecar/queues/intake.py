@@ -63,7 +63,7 @@ class Intake:
 
     def enqueue(self, captured: CapturedRequest, route: RouteRule | None = None) -> Queued:
         """Guard and store `captured`; Duplicate, RateLimited or BackendUnavailable."""
-        route = route or self.routes.for_path(captured.path)
+        route = route or self.routes.for_path(captured.resolved_path())
         queue = self.routes.queue_of(route)
         identity = dedup_id(captured, route.dedup_key)
         job_id = new_job_id()
