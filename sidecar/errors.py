@@ -4,8 +4,10 @@
      ├── ConfigError            bad settings or routes (CLI exit 2, one line per problem)
      ├── BackendUnavailable     Redis cannot be used right now (callers fall back)
      ├── UpstreamError          n8n could not give an answer
-     │    ├── UpstreamUnreachable   refused, reset, DNS failure        → 502
-     │    └── UpstreamTimeout       no answer within the timeout       → 504
+     │    ├── UpstreamNotReached    n8n never got the request: refused, connect
+     │    │                         timeout, DNS failure, cut before fully written → 502
+     │    └── UpstreamFailedAfterSend  n8n got (or may have got) it, no answer → 502
+     │         └── UpstreamTimeout      no answer within the timeout       → 504
      └── Rejected               a request answered with an error status (SPEC §5 JSON)
           ├── BadRequest            malformed input to the API         → 400
           ├── Unauthorized          no or unknown bearer token         → 401
@@ -18,8 +20,10 @@
           ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
           └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
 
-Errors are translated where they enter: `requests` errors in upstream.py, redis errors in
+Errors are translated where they enter: urllib3 errors in upstream.py, redis errors in
 queues/connection.py. One Flask handler turns every `Rejected` into its JSON answer.
+Only an `UpstreamNotReached` webhook may be sent again by the gateway (queued in single
+mode): n8n may already run a workflow for any other failure.
 """
 
 from __future__ import annotations
@@ -42,21 +46,32 @@ class BackendUnavailable(SidecarError):
 
 
 class UpstreamError(SidecarError):
-    """n8n gave no usable answer."""
+    """n8n gave no usable answer. `str(exc)` is the detail for the log (internal URL, cause);
+    `public` is all an outside sender reads."""
 
     status = 502
     code = "upstream_unreachable"
+    public = "n8n is unreachable"
 
 
-class UpstreamUnreachable(UpstreamError):
-    """n8n refused or dropped the connection."""
+class UpstreamNotReached(UpstreamError):
+    """n8n provably never got the request: connection refused, connect timeout, DNS
+    failure, or the connection failed before the whole request was written."""
 
 
-class UpstreamTimeout(UpstreamError):
+class UpstreamFailedAfterSend(UpstreamError):
+    """n8n got the request, or may have, and gave no answer (connection reset or closed
+    afterwards): sending it again could run the workflow twice."""
+
+    public = "n8n closed the connection without answering"
+
+
+class UpstreamTimeout(UpstreamFailedAfterSend):
     """n8n did not answer within SIDECAR_UPSTREAM_TIMEOUT_SECONDS."""
 
     status = 504
     code = "upstream_timeout"
+    public = "n8n did not answer in time"
 
 
 class Rejected(SidecarError):

@@ -1,9 +1,15 @@
 """Ingress: what happens to one captured webhook — passthrough, enqueue, or fall back.
 
-queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n down too -> 503
-single mode             -> passthrough; n8n unreachable/timeout/502-504 and Redis
-                           configured -> enqueue (202) instead of failing
+queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n not reached
+                           either -> 503 + Retry-After
+single mode             -> passthrough; n8n not reached and Redis configured -> enqueue
+                           (202) instead of failing
 other paths             -> always passthrough (test, waiting, form and MCP webhooks)
+
+A fallback only ever re-sends what n8n provably never got (UpstreamNotReached: refused,
+connect timeout, DNS failure, cut before the request was written). After n8n got the
+request, the sender gets n8n's own answer (502/503/504 included, unchanged) or our 504
+upstream_timeout / 502: queueing it would run the workflow a second time.
 """
 
 from __future__ import annotations
@@ -12,17 +18,22 @@ import logging
 from collections.abc import Callable
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
+from sidecar.errors import (
+    BackendUnavailable,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamNotReached,
+)
 from sidecar.guards.signature import verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
+from sidecar.redact import redact
 from sidecar.routes import Routes
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
 
 log = logging.getLogger("sidecar.ingress")
 QUEUED_PATH_PREFIX = "/webhook/"
-N8N_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -75,44 +86,38 @@ class Ingress:
         try:
             return self.enqueue(captured)
         except BackendUnavailable as exc:
-            log.warning("queue mode but Redis is unusable, passing through: %s", exc)
+            log.warning("queue mode but Redis is unusable, passing through: %s", redact(str(exc)))
             FALLBACKS.labels(to="passthrough").inc()
         try:
             return self.passthrough(captured)
-        except UpstreamError as exc:
+        except UpstreamNotReached as exc:
             raise _both_down(exc) from None
 
     def _passthrough_or_enqueue(
         self, captured: CapturedRequest, queueable: bool
     ) -> UpstreamResponse | Queued:
         try:
-            answer = self.passthrough(captured)
-        except UpstreamError as exc:
+            return self.passthrough(captured)
+        except UpstreamNotReached as exc:
             if not queueable:
                 raise
             return self._fallback_enqueue(captured, exc)
-        if queueable and answer.status in N8N_UNAVAILABLE_STATUSES:
-            try:
-                queued = self._fallback_enqueue(captured, UpstreamError(f"HTTP {answer.status}"))
-            except ServiceUnavailable:
-                return answer  # Redis down too: the sender gets n8n's own answer
-            answer.close()
-            return queued
-        return answer
 
-    def _fallback_enqueue(self, captured: CapturedRequest, cause: Exception) -> Queued:
+    def _fallback_enqueue(self, captured: CapturedRequest, cause: UpstreamError) -> Queued:
         try:
             queued = self.enqueue(captured)
         except BackendUnavailable:
             raise _both_down(cause) from None
-        log.warning("n8n unavailable (%s): webhook queued as job %s", cause, queued.job_id)
+        log.warning("%s: webhook queued as job %s", redact(str(cause)), queued.job_id)
         FALLBACKS.labels(to="queue").inc()
         return queued
 
 
-def _both_down(cause: Exception) -> ServiceUnavailable:
-    """The 503 the sender gets when neither n8n nor Redis can take the webhook."""
+def _both_down(cause: UpstreamError) -> ServiceUnavailable:
+    """The 503 the sender gets when neither n8n nor Redis can take the webhook; the
+    details (internal addresses) go to the log only."""
+    log.warning("n8n and Redis both unusable: %s", redact(str(cause)))
     return ServiceUnavailable(
-        f"n8n and Redis are both unavailable; retry later ({cause})",
+        "n8n and Redis are both unavailable; retry later",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )

@@ -3,8 +3,15 @@
 `Upstream.send(captured)` replays a CapturedRequest against n8n and returns n8n's answer
 un-decoded (Content-Encoding kept, body streamed). It uses urllib3 directly (see ADR-002:
 `requests` adds ~150 µs per call on this path and re-quotes raw paths). urllib3 errors are
-translated here into UpstreamUnreachable / UpstreamTimeout, so callers handle one kind of
-failure.
+translated here, by whether n8n can have received the request:
+
+* UpstreamNotReached — it cannot: connection refused, connect timeout, DNS failure, or the
+  connection failed before the request was written in full (upstream_conn.py tracks that);
+* UpstreamTimeout — it did, and gave no answer within the read timeout;
+* UpstreamFailedAfterSend — anything else (reset or closed after the request went out,
+  or not knowable): treated as received, so the request is not sent again.
+
+Messages carry the detail for the log (N8N_URL redacted); senders only see `public`.
 """
 
 from __future__ import annotations
@@ -15,11 +22,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 from urllib3.util import SKIP_HEADER
 
 from sidecar.capture import HOP_BY_HOP, CapturedRequest
-from sidecar.errors import UpstreamTimeout, UpstreamUnreachable
+from sidecar.errors import (
+    UpstreamError,
+    UpstreamFailedAfterSend,
+    UpstreamNotReached,
+    UpstreamTimeout,
+)
+from sidecar.redact import redact, redact_url
+from sidecar.upstream_conn import RequestNotWritten, track_writes
 
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -76,11 +90,12 @@ class Upstream:
         self.pool = urllib3.connection_from_url(
             self.base_url, maxsize=pool_size, block=False, retries=False, timeout=self.timeout
         )
+        track_writes(self.pool)
 
     def send(
         self, captured: CapturedRequest, extra_headers: dict[str, str] | None = None
     ) -> UpstreamResponse:
-        """Replay `captured` against n8n; raise UpstreamUnreachable or UpstreamTimeout."""
+        """Replay `captured` against n8n; raise an UpstreamError subclass when no answer."""
         started = time.perf_counter()
         response = self._urlopen(
             captured.method,
@@ -105,16 +120,23 @@ class Upstream:
             )
         except ReadTimeoutError:
             raise UpstreamTimeout(
-                f"n8n did not answer within {self.timeout.read_timeout:g} s"
+                f"n8n at {redact_url(self.base_url)} did not answer within "
+                f"{self.timeout.read_timeout:g} s"
+            ) from None
+        except (ConnectTimeoutError, RequestNotWritten) as exc:  # NewConnectionError included
+            raise UpstreamNotReached(
+                redact(f"n8n is unreachable at {redact_url(self.base_url)}: {exc}")
             ) from None
         except HTTPError as exc:
-            raise UpstreamUnreachable(f"n8n is unreachable at {self.base_url}: {exc}") from None
+            raise UpstreamFailedAfterSend(
+                redact(f"n8n at {redact_url(self.base_url)} gave no answer: {exc}")
+            ) from None
 
     def healthy(self) -> tuple[bool, str]:
         """Ask n8n's own /healthz; (ok, detail)."""
         try:
             response = self._urlopen("GET", self.prefix + "/healthz", timeout=urllib3.Timeout(2, 5))
-        except (UpstreamUnreachable, UpstreamTimeout) as exc:
+        except UpstreamError as exc:
             return False, f"unreachable: {type(exc).__name__}"
         return 200 <= response.status < 300, f"HTTP {response.status}"
 
