@@ -28,17 +28,20 @@ mode): n8n may already run a workflow for any other failure.
 
 from __future__ import annotations
 
+from sidecar.redact import redact
+
 
 class SidecarError(Exception):
     """Base of every error the sidecar raises on purpose."""
 
 
 class ConfigError(SidecarError):
-    """Invalid configuration; `problems` holds one readable line each."""
+    """Invalid configuration; `problems` holds one readable line each, with URL passwords
+    and secret-looking query values masked (sidecar.redact)."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+        self.problems = [redact(problem) for problem in problems]
+        super().__init__("; ".join(self.problems))
 
 
 class BackendUnavailable(SidecarError):
