@@ -15,7 +15,7 @@
           ├── NotFound              unknown job, entry or queue        → 404
           ├── Conflict              e.g. replaying a job still waiting → 409
           ├── Duplicate             seen within the dedup window        → 200 {"status":"duplicate"}
-          ├── BadSignature          HMAC missing or wrong              → 401
+          ├── BadSignature          HMAC or shared secret missing/wrong → 401
           ├── RateLimited           user over the per-user limit       → 429 + Retry-After
           ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
           └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
@@ -141,7 +141,7 @@ class Duplicate(Rejected):
 
 
 class BadSignature(Rejected):
-    """The route's HMAC signature header is missing or does not match."""
+    """The route's HMAC signature or shared-secret header is missing or does not match."""
 
     status = 401
     code = "bad_signature"

@@ -24,7 +24,7 @@ from sidecar.errors import (
     UpstreamError,
     UpstreamNotReached,
 )
-from sidecar.guards.signature import verify_signature
+from sidecar.guards.signature import verify_secret, verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
 from sidecar.redact import redact
@@ -55,6 +55,8 @@ class Ingress:
         route = self.routes.for_path(captured.path)
         if route.hmac is not None:
             verify_signature(captured, route.hmac)
+        if route.secret is not None:
+            verify_secret(captured, route.secret)
         queueable = (
             self.intake is not None
             and captured.path.startswith(QUEUED_PATH_PREFIX)
