@@ -105,6 +105,19 @@ def test_queue_mode_answers_503_when_redis_and_n8n_are_down(
     assert_both_down_answer(response)
 
 
+def test_queue_mode_answers_502_not_503_when_redis_is_down_and_n8n_drops_what_it_got(
+    queue_gateway: Gateway, n8n: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    n8n.script("/webhook/crash", [Reply(drop=True)])
+    redis_server.kill()
+
+    response = requests.post(f"{queue_gateway.url}/webhook/crash", data=b"x", timeout=10)
+
+    assert response.status_code == 502  # no Retry-After invitation: n8n may be running it
+    assert "Retry-After" not in response.headers
+    assert len(webhooks(n8n)) == 1
+
+
 def test_queue_mode_queues_again_once_redis_is_back(
     queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, redis_server: RedisServer
 ) -> None:
