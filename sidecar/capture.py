@@ -6,12 +6,18 @@ are matched on is derived from it once, here (sidecar/route_path.py: refused wit
 when n8n could resolve it ambiguously), and travels with the request. Hop-by-hop headers
 are dropped and X-Forwarded-For/-Proto/-Host added once, at capture time, so a worker
 replaying the request later sends what the gateway would have sent.
+
+Senders cannot speak for the sidecar: their `X-Sidecar-*` headers are dropped, and their
+`X-Forwarded-*` (and `Forwarded`) are replaced by the sidecar's own values unless the peer
+is a trusted proxy (SIDECAR_TRUSTED_PROXIES), whose are kept with the peer appended.
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -34,6 +40,8 @@ HOP_BY_HOP = frozenset(
 )
 # Recomputed by the HTTP client for the forwarded request.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
+SIDECAR_PREFIX = "x-sidecar-"  # the sidecar's own headers: never taken from a sender
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,8 @@ def raw_target(environ: dict) -> tuple[str, str]:
 
 
 def end_to_end_headers(environ: dict) -> list[tuple[str, str]]:
-    """The request headers minus hop-by-hop ones (and those named in Connection)."""
+    """The request headers minus hop-by-hop ones (and those named in Connection), and minus
+    any `X-Sidecar-*`: only the sidecar sets those (job id, attempt, operation)."""
     pairs = [
         (key[5:].replace("_", "-").title(), value)
         for key, value in environ.items()
@@ -118,14 +127,26 @@ def end_to_end_headers(environ: dict) -> list[tuple[str, str]]:
         if key.lower() == "connection"
         for token in value.split(",")
     }
-    return [(k, v) for k, v in pairs if k.lower() not in NOT_FORWARDED | named]
+    dropped = NOT_FORWARDED | named
+    return [
+        (k, v)
+        for k, v in pairs
+        if k.lower() not in dropped and not k.lower().startswith(SIDECAR_PREFIX)
+    ]
 
 
-def forwarded_headers(environ: dict, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """`headers` with X-Forwarded-For appended to and -Proto/-Host set when absent."""
+def forwarded_headers(
+    environ: dict, headers: list[tuple[str, str]], trusted_proxies: Sequence[Network] = ()
+) -> list[tuple[str, str]]:
+    """`headers` with the sidecar's X-Forwarded-For/-Proto/-Host. From a peer in
+    `trusted_proxies` the sender's X-Forwarded-* are kept, the peer appended to
+    X-Forwarded-For, -Proto/-Host set when absent; from any other peer the sender's
+    X-Forwarded-* and Forwarded are dropped and the sidecar's own values sent instead."""
+    client = environ.get("REMOTE_ADDR", "")
+    if not peer_is_trusted(client, trusted_proxies):
+        headers = [(k, v) for k, v in headers if not _spoofable(k)]
     present = {k.lower(): i for i, (k, _) in enumerate(headers)}
     result = list(headers)
-    client = environ.get("REMOTE_ADDR", "")
     if "x-forwarded-for" in present:
         index = present["x-forwarded-for"]
         result[index] = (result[index][0], f"{result[index][1]}, {client}")
@@ -137,6 +158,24 @@ def forwarded_headers(environ: dict, headers: list[tuple[str, str]]) -> list[tup
     if "x-forwarded-host" not in present and host:
         result.append(("X-Forwarded-Host", host))
     return result
+
+
+def peer_is_trusted(address: str, trusted_proxies: Sequence[Network]) -> bool:
+    """Whether the peer `address` (REMOTE_ADDR) lies in one of `trusted_proxies`."""
+    if not trusted_proxies:
+        return False
+    try:
+        peer = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:  # a unix socket, or no peer address at all
+        return False
+    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped:
+        peer = peer.ipv4_mapped
+    return any(peer in network for network in trusted_proxies)
+
+
+def _spoofable(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("x-forwarded-") or lowered == "forwarded"
 
 
 def read_body(environ: dict, limit: int) -> bytes:
@@ -161,12 +200,14 @@ def _body_is_delimited(environ: dict) -> bool:
     return chunked or bool(environ.get("wsgi.input_terminated"))
 
 
-def capture(environ: dict, max_body_bytes: int) -> CapturedRequest:
+def capture(
+    environ: dict, max_body_bytes: int, trusted_proxies: Sequence[Network] = ()
+) -> CapturedRequest:
     """Capture the WSGI request in `environ` as a CapturedRequest; BadPath for a path n8n
     could resolve ambiguously (checked before the body is read)."""
     path, query = raw_target(environ)
     route_path = canonical_path(path)
-    headers = forwarded_headers(environ, end_to_end_headers(environ))
+    headers = forwarded_headers(environ, end_to_end_headers(environ), trusted_proxies)
     return CapturedRequest(
         method=environ["REQUEST_METHOD"].upper(),
         path=path,

@@ -4,8 +4,10 @@
      ├── ConfigError            bad settings or routes (CLI exit 2, one line per problem)
      ├── BackendUnavailable     Redis cannot be used right now (callers fall back)
      ├── UpstreamError          n8n could not give an answer
-     │    ├── UpstreamUnreachable   refused, reset, DNS failure        → 502
-     │    └── UpstreamTimeout       no answer within the timeout       → 504
+     │    ├── UpstreamNotReached    n8n never got the request: refused, connect
+     │    │                         timeout, DNS failure, cut before fully written → 502
+     │    └── UpstreamFailedAfterSend  n8n got (or may have got) it, no answer → 502
+     │         └── UpstreamTimeout      no answer within the timeout       → 504
      └── Rejected               a request answered with an error status (SPEC §5 JSON)
           ├── BadRequest            malformed input to the API         → 400
           ├── Unauthorized          no or unknown bearer token         → 401
@@ -13,16 +15,20 @@
           ├── NotFound              unknown job, entry or queue        → 404
           ├── Conflict              e.g. replaying a job still waiting → 409
           ├── Duplicate             seen within the dedup window        → 200 {"status":"duplicate"}
-          ├── BadSignature          HMAC missing or wrong              → 401
+          ├── BadSignature          HMAC or shared secret missing/wrong → 401
           ├── RateLimited           user over the per-user limit       → 429 + Retry-After
           ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
           └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
 
-Errors are translated where they enter: `requests` errors in upstream.py, redis errors in
+Errors are translated where they enter: urllib3 errors in upstream.py, redis errors in
 queues/connection.py. One Flask handler turns every `Rejected` into its JSON answer.
+Only an `UpstreamNotReached` webhook may be sent again by the gateway (queued in single
+mode): n8n may already run a workflow for any other failure.
 """
 
 from __future__ import annotations
+
+from sidecar.redact import redact
 
 
 class SidecarError(Exception):
@@ -30,11 +36,12 @@ class SidecarError(Exception):
 
 
 class ConfigError(SidecarError):
-    """Invalid configuration; `problems` holds one readable line each."""
+    """Invalid configuration; `problems` holds one readable line each, with URL passwords
+    and secret-looking query values masked (sidecar.redact)."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+        self.problems = [redact(problem) for problem in problems]
+        super().__init__("; ".join(self.problems))
 
 
 class BackendUnavailable(SidecarError):
@@ -42,21 +49,32 @@ class BackendUnavailable(SidecarError):
 
 
 class UpstreamError(SidecarError):
-    """n8n gave no usable answer."""
+    """n8n gave no usable answer. `str(exc)` is the detail for the log (internal URL, cause);
+    `public` is all an outside sender reads."""
 
     status = 502
     code = "upstream_unreachable"
+    public = "n8n is unreachable"
 
 
-class UpstreamUnreachable(UpstreamError):
-    """n8n refused or dropped the connection."""
+class UpstreamNotReached(UpstreamError):
+    """n8n provably never got the request: connection refused, connect timeout, DNS
+    failure, or the connection failed before the whole request was written."""
 
 
-class UpstreamTimeout(UpstreamError):
+class UpstreamFailedAfterSend(UpstreamError):
+    """n8n got the request, or may have, and gave no answer (connection reset or closed
+    afterwards): sending it again could run the workflow twice."""
+
+    public = "n8n closed the connection without answering"
+
+
+class UpstreamTimeout(UpstreamFailedAfterSend):
     """n8n did not answer within SIDECAR_UPSTREAM_TIMEOUT_SECONDS."""
 
     status = 504
     code = "upstream_timeout"
+    public = "n8n did not answer in time"
 
 
 class Rejected(SidecarError):
@@ -123,7 +141,7 @@ class Duplicate(Rejected):
 
 
 class BadSignature(Rejected):
-    """The route's HMAC signature header is missing or does not match."""
+    """The route's HMAC signature or shared-secret header is missing or does not match."""
 
     status = 401
     code = "bad_signature"

@@ -1,14 +1,20 @@
 """Ingress: what happens to one captured webhook — passthrough, enqueue, or fall back.
 
-queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n down too -> 503
-single mode             -> passthrough; n8n unreachable/timeout/502-504 and Redis
-                           configured -> enqueue (202) instead of failing
+queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n not reached
+                           either -> 503 + Retry-After
+single mode             -> passthrough; n8n not reached and Redis configured -> enqueue
+                           (202) instead of failing
 other paths             -> always passthrough (test, waiting, form and MCP webhooks)
 OPTIONS                 -> always passthrough, unsigned (CORS preflight: n8n answers it
                            itself and never runs a workflow for it)
 
 The route is matched once, on the canonical path capture computed (`route_path`), and is
 handed to the intake with the request.
+
+A fallback only ever re-sends what n8n provably never got (UpstreamNotReached: refused,
+connect timeout, DNS failure, cut before the request was written). After n8n got the
+request, the sender gets n8n's own answer (502/503/504 included, unchanged) or our 504
+upstream_timeout / 502: queueing it would run the workflow a second time.
 """
 
 from __future__ import annotations
@@ -17,10 +23,16 @@ import logging
 from collections.abc import Callable
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import BackendUnavailable, ServiceUnavailable, UpstreamError
-from sidecar.guards.signature import verify_signature
+from sidecar.errors import (
+    BackendUnavailable,
+    ServiceUnavailable,
+    UpstreamError,
+    UpstreamNotReached,
+)
+from sidecar.guards.signature import verify_secret, verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
+from sidecar.redact import redact
 from sidecar.routes import RouteRule, Routes
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
@@ -28,7 +40,6 @@ from sidecar.upstream import Upstream, UpstreamResponse
 log = logging.getLogger("sidecar.ingress")
 QUEUED_PATH_PREFIX = "/webhook/"
 PASSTHROUGH_METHODS = frozenset({"OPTIONS"})
-N8N_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -53,6 +64,8 @@ class Ingress:
         route = self.routes.for_path(path)
         if route.hmac is not None:
             verify_signature(captured, route.hmac)
+        if route.secret is not None:
+            verify_secret(captured, route.secret)
         queueable = (
             self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not route.sync
         )
@@ -84,11 +97,11 @@ class Ingress:
         try:
             return self.enqueue(captured, route)
         except BackendUnavailable as exc:
-            log.warning("queue mode but Redis is unusable, passing through: %s", exc)
+            log.warning("queue mode but Redis is unusable, passing through: %s", redact(str(exc)))
             FALLBACKS.labels(to="passthrough").inc()
         try:
             return self.passthrough(captured)
-        except UpstreamError as exc:
+        except UpstreamNotReached as exc:
             raise _both_down(exc) from None
 
     def _passthrough_or_enqueue(
@@ -96,36 +109,29 @@ class Ingress:
     ) -> UpstreamResponse | Queued:
         """Passthrough; fall back to queueing under `queue_route` (None: never queue)."""
         try:
-            answer = self.passthrough(captured)
-        except UpstreamError as exc:
+            return self.passthrough(captured)
+        except UpstreamNotReached as exc:
             if queue_route is None:
                 raise
             return self._fallback_enqueue(captured, queue_route, exc)
-        if queue_route is not None and answer.status in N8N_UNAVAILABLE_STATUSES:
-            try:
-                cause = UpstreamError(f"HTTP {answer.status}")
-                queued = self._fallback_enqueue(captured, queue_route, cause)
-            except ServiceUnavailable:
-                return answer  # Redis down too: the sender gets n8n's own answer
-            answer.close()
-            return queued
-        return answer
 
     def _fallback_enqueue(
-        self, captured: CapturedRequest, route: RouteRule, cause: Exception
+        self, captured: CapturedRequest, route: RouteRule, cause: UpstreamError
     ) -> Queued:
         try:
             queued = self.enqueue(captured, route)
         except BackendUnavailable:
             raise _both_down(cause) from None
-        log.warning("n8n unavailable (%s): webhook queued as job %s", cause, queued.job_id)
+        log.warning("%s: webhook queued as job %s", redact(str(cause)), queued.job_id)
         FALLBACKS.labels(to="queue").inc()
         return queued
 
 
-def _both_down(cause: Exception) -> ServiceUnavailable:
-    """The 503 the sender gets when neither n8n nor Redis can take the webhook."""
+def _both_down(cause: UpstreamError) -> ServiceUnavailable:
+    """The 503 the sender gets when neither n8n nor Redis can take the webhook; the
+    details (internal addresses) go to the log only."""
+    log.warning("n8n and Redis both unusable: %s", redact(str(cause)))
     return ServiceUnavailable(
-        f"n8n and Redis are both unavailable; retry later ({cause})",
+        "n8n and Redis are both unavailable; retry later",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )

@@ -11,6 +11,7 @@ slash, as n8n resolves it. So a `match` is written decoded and never ends with '
   rate_limit: 20/60                 # n per window seconds, per user (default settings)
   hmac: {secret_env: TG_SECRET, header: X-Signature, algorithm: sha256,
          encoding: hex, prefix: "sha256="}
+  secret: {env: TG_SECRET, header: X-Telegram-Bot-Api-Secret-Token}  # shared secret
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ class HmacRule(BaseModel):
     prefix: str = ""
 
 
+class SecretRule(BaseModel):
+    """Shared-secret check: header `header` must equal the secret in env var `env` (Telegram's
+    X-Telegram-Bot-Api-Secret-Token, GitLab's X-Gitlab-Token)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    env: str = Field(min_length=1)
+    header: str = Field(min_length=1)
+
+
 class RateLimit(BaseModel):
     """`limit` requests per `window` seconds."""
 
@@ -58,6 +68,7 @@ class RouteRule(BaseModel):
     user_key: str | None = None
     rate_limit: RateLimit | None = None
     hmac: HmacRule | None = None
+    secret: SecretRule | None = None
 
     @field_validator("match")
     @classmethod
@@ -138,6 +149,8 @@ def _rule(item: object, settings: Settings) -> RouteRule:
         resolve(settings.queue_prefix, rule.queue)  # ValueError names the unknown queue
     if rule.hmac is not None and read_secret(rule.hmac.secret_env) is None:
         raise ValueError(f"hmac.secret_env: environment variable {rule.hmac.secret_env} is not set")
+    if rule.secret is not None and read_secret(rule.secret.env) is None:
+        raise ValueError(f"secret.env: environment variable {rule.secret.env} is not set")
     return rule
 
 

@@ -1,11 +1,14 @@
 """Settings: every variable of SPEC §3, read once from the environment and `.env`.
 
 This is the only module that reads the environment. `load_settings()` turns pydantic's
-validation errors into `ConfigError`, which carries one readable line per problem.
+validation errors into `ConfigError`, which carries one readable line per problem. A line
+never shows a secret: secret settings are not echoed at all, URLs only with their password
+and tokens masked (sidecar.redact).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import Annotated, Literal
@@ -16,10 +19,16 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sidecar.errors import ConfigError
+from sidecar.redact import redact, redact_url
 
 Seconds = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
 ROLES = ("viewer", "operator", "admin")
+SECRET_SETTINGS = frozenset(
+    {"REDIS_PASSWORD", "SIDECAR_N8N_API_KEY", "SIDECAR_ADMIN_TOKENS", "SIDECAR_ENCRYPTION_KEY"}
+)
+SHOWN_CHARS = 60
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _http_url(value: str) -> str:
@@ -119,6 +128,9 @@ class Settings(BaseSettings):
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         [], alias="SIDECAR_ENCRYPTION_KEY"
     )
+    trusted_proxies: Annotated[tuple[Network, ...], NoDecode] = Field(
+        (), alias="SIDECAR_TRUSTED_PROXIES"
+    )
 
     @field_validator("n8n_url", "alert_webhook_url")
     @classmethod
@@ -130,8 +142,13 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        parts = urlsplit(value)
+        if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
         return value
 
     @field_validator("redis_sentinels", mode="before")
@@ -183,6 +200,21 @@ class Settings(BaseSettings):
                 ) from None
         return keys
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> tuple[Network, ...]:
+        if not isinstance(value, str):
+            return tuple(value or ())  # type: ignore[arg-type]
+        networks, problems = [], []
+        for entry in _split_list(value):
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                problems.append(f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)")
+        if problems:
+            raise ValueError("\n".join(problems))  # one line each (see _describe)
+        return tuple(networks)
+
     @model_validator(mode="after")
     def _memory_budget(self) -> Settings:
         if self.memory_source == "n8n" and not self.n8n_memory_limit_bytes:
@@ -215,17 +247,26 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+        raise ConfigError([line for err in exc.errors() for line in _describe(err)]) from None
 
 
-def _describe(error: dict) -> str:
-    """One line for one pydantic error, naming the environment variable."""
+def _describe(error: dict) -> list[str]:
+    """The lines for one pydantic error, each naming the environment variable; a message of
+    several lines (one per bad list entry) gives several lines."""
     name = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if not name:  # a rule across several variables: the message names them
-        return message
-    given = error.get("input")
-    shown = "" if isinstance(given, dict) or given is None else f" (got {str(given)[:60]!r})"
-    if name in ("SIDECAR_ENCRYPTION_KEY", "REDIS_PASSWORD", "SIDECAR_ADMIN_TOKENS"):
-        shown = ""
-    return f"{name}: {message}{shown}"
+        return message.splitlines()
+    if "\n" in message:
+        return [f"{name}: {line}" for line in message.splitlines()]
+    return [f"{name}: {message}{_shown(name, error.get('input'))}"]
+
+
+def _shown(name: str, given: object) -> str:
+    """` (got '…')` for a bad value, never showing a secret."""
+    if isinstance(given, dict) or given is None or name in SECRET_SETTINGS:
+        return ""
+    text = str(given)
+    if name == "SIDECAR_ALERT_WEBHOOK_URL":  # its path and query are the secret (bot tokens)
+        text = redact_url(text, keep_path=False)
+    return f" (got {redact(text)[:SHOWN_CHARS]!r})"

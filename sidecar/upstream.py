@@ -3,36 +3,52 @@
 `Upstream.send(captured)` replays a CapturedRequest against n8n and returns n8n's answer
 un-decoded (Content-Encoding kept, body streamed). It uses urllib3 directly (see ADR-002:
 `requests` adds ~150 µs per call on this path and re-quotes raw paths). urllib3 errors are
-translated here into UpstreamUnreachable / UpstreamTimeout, so callers handle one kind of
-failure.
+translated here, by whether n8n can have received the request:
+
+* UpstreamNotReached — it cannot: connection refused, connect timeout, DNS failure, or the
+  connection failed before the request was written in full (upstream_conn.py tracks that);
+* UpstreamTimeout — it did, and gave no answer within the read timeout;
+* UpstreamFailedAfterSend — anything else (reset or closed after the request went out,
+  or not knowable): treated as received, so the request is not sent again.
+
+Messages carry the detail for the log (N8N_URL redacted); senders only see `public`.
 
 The request target goes on the request line byte for byte: `urlopen` would re-encode it
 (percent-escapes upper-cased, characters outside RFC 3986 escaped, a '#…' tail dropped), so
 it travels past urlopen in the TARGET_HEADER pseudo-header, which the pool's connection
-class takes out again and puts on the request line as is.
+class (upstream_conn.py) takes out again and puts on the request line as is.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, ReadTimeoutError
 from urllib3.util import SKIP_HEADER
 
 from sidecar.capture import HOP_BY_HOP, CapturedRequest
-from sidecar.errors import UpstreamTimeout, UpstreamUnreachable
+from sidecar.errors import (
+    UpstreamError,
+    UpstreamFailedAfterSend,
+    UpstreamNotReached,
+    UpstreamTimeout,
+)
+from sidecar.redact import redact, redact_url
+from sidecar.upstream_conn import (
+    TARGET_HEADER,
+    RequestNotWritten,
+    sendable_as_is,
+    use_n8n_connections,
+)
 
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_SECONDS = 5.0
 ADDED_BY_URLLIB3 = ("User-Agent", "Accept-Encoding")
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-# Not a valid HTTP field name: no sender can set it, and http.client refuses to send it.
-TARGET_HEADER = ":target"
 
 
 @dataclass
@@ -70,43 +86,6 @@ class UpstreamResponse:
         return self.raw.headers.get(name)
 
 
-class _ExactTarget:
-    """Connection mixin: the target in TARGET_HEADER goes on the request line unchanged."""
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        body: object = None,
-        headers: Mapping[str, str] | None = None,
-        **options: object,
-    ) -> None:
-        """urllib3's HTTPConnection.request, with the target of TARGET_HEADER if present."""
-        if headers is not None and TARGET_HEADER in headers:
-            headers = urllib3.HTTPHeaderDict(headers)
-            url = headers.pop(TARGET_HEADER)
-        super().request(method, url, body, headers, **options)  # type: ignore[misc]
-
-
-class _ExactHTTPConnection(_ExactTarget, HTTPConnection):
-    """HTTP connection sending the target of TARGET_HEADER as is."""
-
-
-class _ExactHTTPSConnection(_ExactTarget, HTTPSConnection):
-    """HTTPS connection sending the target of TARGET_HEADER as is."""
-
-
-EXACT_CONNECTIONS: dict[type, type] = {
-    HTTPConnection: _ExactHTTPConnection,
-    HTTPSConnection: _ExactHTTPSConnection,
-}
-
-
-def sendable_as_is(target: str) -> bool:
-    """Whether `target` can go on a request line unchanged (printable ASCII, no space)."""
-    return all("!" <= char <= "~" for char in target)
-
-
 class Upstream:
     """Pooled client for one n8n base URL.
 
@@ -121,12 +100,12 @@ class Upstream:
         self.pool = urllib3.connection_from_url(
             self.base_url, maxsize=pool_size, block=False, retries=False, timeout=self.timeout
         )
-        self.pool.ConnectionCls = EXACT_CONNECTIONS[self.pool.ConnectionCls]
+        use_n8n_connections(self.pool)
 
     def send(
         self, captured: CapturedRequest, extra_headers: dict[str, str] | None = None
     ) -> UpstreamResponse:
-        """Replay `captured` against n8n; raise UpstreamUnreachable or UpstreamTimeout.
+        """Replay `captured` against n8n; raise an UpstreamError subclass when no answer.
 
         The path and query go to n8n byte for byte when they are printable ASCII (always so
         for a captured webhook); anything else is percent-encoded by urllib3."""
@@ -158,16 +137,23 @@ class Upstream:
             )
         except ReadTimeoutError:
             raise UpstreamTimeout(
-                f"n8n did not answer within {self.timeout.read_timeout:g} s"
+                f"n8n at {redact_url(self.base_url)} did not answer within "
+                f"{self.timeout.read_timeout:g} s"
+            ) from None
+        except (ConnectTimeoutError, RequestNotWritten) as exc:  # NewConnectionError included
+            raise UpstreamNotReached(
+                redact(f"n8n is unreachable at {redact_url(self.base_url)}: {exc}")
             ) from None
         except HTTPError as exc:
-            raise UpstreamUnreachable(f"n8n is unreachable at {self.base_url}: {exc}") from None
+            raise UpstreamFailedAfterSend(
+                redact(f"n8n at {redact_url(self.base_url)} gave no answer: {exc}")
+            ) from None
 
     def healthy(self) -> tuple[bool, str]:
         """Ask n8n's own /healthz; (ok, detail)."""
         try:
             response = self._urlopen("GET", self.prefix + "/healthz", timeout=urllib3.Timeout(2, 5))
-        except (UpstreamUnreachable, UpstreamTimeout) as exc:
+        except UpstreamError as exc:
             return False, f"unreachable: {type(exc).__name__}"
         return 200 <= response.status < 300, f"HTTP {response.status}"
 

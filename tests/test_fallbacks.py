@@ -2,7 +2,9 @@
 
 queue mode, Redis down        -> passthrough to n8n
 queue mode, Redis and n8n down -> 503 + Retry-After (the sender retries)
-single mode, n8n down / timing out / answering 502-504, Redis up -> queued 202
+single mode, n8n not reached (refused), Redis up -> queued 202
+single mode, n8n got the request (its own 502-504, a timeout, a dropped connection)
+            -> the sender gets that answer, nothing is queued (no second execution)
 """
 
 from __future__ import annotations
@@ -103,6 +105,19 @@ def test_queue_mode_answers_503_when_redis_and_n8n_are_down(
     assert_both_down_answer(response)
 
 
+def test_queue_mode_answers_502_not_503_when_redis_is_down_and_n8n_drops_what_it_got(
+    queue_gateway: Gateway, n8n: FakeN8n, redis_url: str, redis_server: RedisServer
+) -> None:
+    n8n.script("/webhook/crash", [Reply(drop=True)])
+    redis_server.kill()
+
+    response = requests.post(f"{queue_gateway.url}/webhook/crash", data=b"x", timeout=10)
+
+    assert response.status_code == 502  # no Retry-After invitation: n8n may be running it
+    assert "Retry-After" not in response.headers
+    assert len(webhooks(n8n)) == 1
+
+
 def test_queue_mode_queues_again_once_redis_is_back(
     queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, redis_server: RedisServer
 ) -> None:
@@ -173,32 +188,44 @@ def test_single_mode_queues_when_n8n_is_down_and_delivers_once_it_is_back(
 
 
 @pytest.mark.parametrize("code", [502, 503, 504])
-def test_single_mode_queues_when_n8n_answers_unavailable(
-    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, procs, queue_env, code: int
+def test_single_mode_returns_n8ns_own_unavailable_answer_and_queues_nothing(
+    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, code: int
 ) -> None:
-    n8n.script("/webhook/overloaded", [Reply(code), Reply(200, body={"ok": True})])
+    # e.g. a Respond-to-Webhook node answering 503 on purpose: the workflow already ran
+    n8n.script("/webhook/overloaded", [Reply(code, body={"message": "busy on purpose"})])
 
     response = requests.post(f"{single_gateway.url}/webhook/overloaded", data=b"1", timeout=10)
 
-    assert response.status_code == 202
-    job_id = response.json()["jobId"]
-    assert status(rdb, job_id) == "queued"
-    worker = procs.worker("--burst", "--queue", "webhooks:inbound", **queue_env)
-    assert worker.wait(20) == 0, worker.output()
-    assert len(webhooks(n8n)) == 2  # n8n's 503-style answer, then the delivery
-    assert webhooks(n8n)[1].header("X-Sidecar-Job-Id") == job_id
-    assert status(rdb, job_id) == "finished"
+    assert response.status_code == code
+    assert response.json() == {"message": "busy on purpose"}
+    assert counts(rdb)["queued"] == 0
+    assert len(webhooks(n8n)) == 1
 
 
-def test_single_mode_queues_when_n8n_times_out(
+def test_single_mode_answers_504_when_n8n_times_out_and_queues_nothing(
     single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
 ) -> None:
     n8n.script("/webhook/stuck", [Reply(200, delay=3.0)])
 
     response = requests.post(f"{single_gateway.url}/webhook/stuck", timeout=10)
 
-    assert response.status_code == 202
-    assert status(rdb, response.json()["jobId"]) == "queued"
+    assert response.status_code == 504
+    assert response.json() == {"error": "upstream_timeout", "message": "n8n did not answer in time"}
+    assert counts(rdb)["queued"] == 0
+    assert len(webhooks(n8n)) == 1
+
+
+def test_single_mode_answers_502_when_n8n_drops_the_request_it_read(
+    single_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis
+) -> None:
+    n8n.script("/webhook/crash", [Reply(drop=True)])
+
+    response = requests.post(f"{single_gateway.url}/webhook/crash", data=b"x", timeout=10)
+
+    assert response.status_code == 502
+    assert response.json()["error"] == "upstream_unreachable"
+    assert counts(rdb)["queued"] == 0
+    assert len(webhooks(n8n)) == 1
 
 
 def test_single_mode_does_not_queue_other_answers(

@@ -28,6 +28,9 @@ ROUTES = """
   hmac: {secret_env: GH_TEST_SECRET, header: X-Hub-Signature-256, prefix: "sha256="}
 - match: /webhook/sync/*
   sync: true
+- match: /webhook/tg-secret/*
+  secret: {env: TG_TEST_SECRET, header: X-Telegram-Bot-Api-Secret-Token}
+  dedup_key: body.update_id
 """
 UPDATE = {"update_id": 1, "message": {"from": {"id": 42}, "text": "/start"}}
 
@@ -40,16 +43,17 @@ def rdb(redis_url: str) -> redis.Redis:
 @pytest.fixture
 def make_client(n8n: FakeN8n, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GH_TEST_SECRET", "gh-secret")
+    monkeypatch.setenv("TG_TEST_SECRET", "tg-secret")
     (tmp_path / "routes.yml").write_text(ROUTES)
 
     def build(**extra: object):
+        options = {"SIDECAR_MODE": "queue", **{k: str(v) for k, v in extra.items()}}
         settings = load_settings(
             _env_file=None,
             N8N_URL=n8n.url,
             REDIS_URL=redis_url,
-            SIDECAR_MODE="queue",
             SIDECAR_ROUTES_FILE=str(tmp_path / "routes.yml"),
-            **{k: str(v) for k, v in extra.items()},
+            **options,
         )
         return create_app(settings).test_client()
 
@@ -134,6 +138,33 @@ def test_good_signature_is_queued(make_client, rdb) -> None:
     )
     assert response.status_code == 202
     assert rdb.llen("rq:queue:flrts:openproject:webhook") == 1
+
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@pytest.mark.parametrize("mode", ["queue", "single"])
+@pytest.mark.parametrize("given", [None, "", "tg-secre", "tg-secret2"])
+def test_missing_or_wrong_shared_secret_is_401_and_nothing_is_stored_or_sent(
+    make_client, rdb, n8n: FakeN8n, mode: str, given: str | None
+) -> None:
+    headers = {SECRET_HEADER: given} if given is not None else {}
+    client = make_client(SIDECAR_MODE=mode)
+
+    response = client.post("/webhook/tg-secret/bot1", json=UPDATE, headers=headers)
+
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "bad_signature"
+    assert rdb.llen("rq:queue:flrts:webhooks:inbound") == 0
+    assert [r.path for r in n8n.received if r.path.startswith("/webhook/")] == []
+
+
+def test_right_shared_secret_is_queued(make_client, rdb) -> None:
+    response = make_client().post(
+        "/webhook/tg-secret/bot1", json=UPDATE, headers={SECRET_HEADER: "tg-secret"}
+    )
+    assert response.status_code == 202
+    assert rdb.llen("rq:queue:flrts:webhooks:inbound") == 1
 
 
 def test_sync_route_passes_through_in_queue_mode(make_client, n8n: FakeN8n, rdb) -> None:

@@ -14,8 +14,8 @@ from sidecar.capture import CapturedRequest
 from sidecar.errors import BadSignature
 from sidecar.guards.dedup import dedup_id, sender_id
 from sidecar.guards.keys import extract
-from sidecar.guards.signature import expected_signature, verify_signature
-from sidecar.routes import HmacRule
+from sidecar.guards.signature import expected_signature, verify_secret, verify_signature
+from sidecar.routes import HmacRule, SecretRule
 
 UPDATE = {"update_id": 987, "message": {"from": {"id": 42, "is_bot": False}, "text": "hi"}}
 
@@ -76,6 +76,34 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
     with pytest.raises(BadSignature) as caught:
         verify_signature(request(headers=headers), RULE)
     assert caught.value.status == 401
+
+
+SECRET = SecretRule(env="TG_TOKEN", header="X-Telegram-Bot-Api-Secret-Token")
+
+
+def test_right_shared_secret_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TG_TOKEN", "tg-s3cret")
+    verify_secret(request(headers=[("X-Telegram-Bot-Api-Secret-Token", "tg-s3cret")]), SECRET)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [],
+        [("X-Telegram-Bot-Api-Secret-Token", "")],
+        [("X-Telegram-Bot-Api-Secret-Token", "tg-s3cre")],
+        [("X-Telegram-Bot-Api-Secret-Token", "tg-s3cret ")],
+        [("X-Telegram-Bot-Api-Secret-Token", "t\u00ffg")],
+        [("X-Other", "tg-s3cret")],
+    ],
+)
+def test_missing_or_wrong_shared_secret_is_401(
+    monkeypatch: pytest.MonkeyPatch, headers: list
+) -> None:
+    monkeypatch.setenv("TG_TOKEN", "tg-s3cret")
+    with pytest.raises(BadSignature) as caught:
+        verify_secret(request(headers=headers), SECRET)
+    assert (caught.value.status, caught.value.code) == (401, "bad_signature")
 
 
 # --- dedup -------------------------------------------------------------------------------

@@ -194,3 +194,19 @@ def test_controller_events_become_alerts() -> None:
     }
     crossing = Event("threshold_crossed", "m", "memory_percent", 91.0, 80.0)
     assert alert_from_event(crossing, signals, "single", 0.0)[1] == "memory_percent"
+
+
+def test_a_failed_post_is_logged_without_the_webhook_urls_token(
+    make_alerter, caplog: pytest.LogCaptureFixture
+) -> None:
+    from support.ports import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/bot123:TOKENsecret/send?key=QuerySecret"
+    alerter = make_alerter(None, url, 60, attempts=1)
+
+    alerter.emit(crossed())
+
+    assert alerter.drain(5)
+    [line] = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+    assert "ConnectionError" in line  # the detail is there
+    assert "TOKENsecret" not in line and "QuerySecret" not in line

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.fake_n8n import N8N_PREFIXES, FakeN8n
 from support.processes import Gateway
+from support.queues import wait_webhooks
 from support.raw_http import raw_request
 
 
@@ -78,18 +79,40 @@ def test_headers_arrive_with_forwarded_ones_and_nothing_else(
         "Connection": "keep-alive, X-Hop",
         "X-Hop": "dropped",
         "Keep-Alive": "timeout=5",
-        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-For": "203.0.113.9",  # a sender, not a trusted proxy: replaced
+        "X-Forwarded-Host": "spoofed.example",
+        "X-Sidecar-Job-Id": "forged",
     }
     raw_request(gateway.port, "POST", "/webhook/echo", b"{}", {**sent, "Host": "public.example"})
     received = n8n.wait_for(1)[0]
     names = {k.lower(): v for k, v in received.headers}
     for key in ("Content-Type", "X-Telegram-Bot-Api-Secret-Token", "Authorization", "Cookie"):
         assert names[key.lower()] == sent[key]
-    assert names["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert names["x-forwarded-for"] == "127.0.0.1"
     assert names["x-forwarded-proto"] == "http"
     assert names["x-forwarded-host"] == "public.example"
     assert not {"x-hop", "keep-alive", "user-agent", "accept-encoding"} & set(names)
+    assert "x-sidecar-job-id" not in names
     assert names["host"] == f"127.0.0.1:{n8n.port}"
+
+
+def test_a_trusted_proxys_forwarded_headers_reach_n8n(procs, n8n: FakeN8n) -> None:
+    trusting = procs.gateway(
+        N8N_URL=n8n.url, SIDECAR_MODE="single", SIDECAR_TRUSTED_PROXIES="127.0.0.0/8"
+    )
+    sent = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "public.example",
+        "X-Sidecar-Attempt": "7",
+    }
+    raw_request(trusting.port, "POST", "/webhook/echo", b"{}", {**sent, "Host": "lb.internal"})
+    (received,) = wait_webhooks(n8n, 1)  # n8n also gets the new gateway's /healthz probes
+    names = {k.lower(): v for k, v in received.headers}
+    assert names["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert names["x-forwarded-proto"] == "https"
+    assert names["x-forwarded-host"] == "public.example"
+    assert "x-sidecar-attempt" not in names
 
 
 @pytest.mark.parametrize(

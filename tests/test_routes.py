@@ -22,6 +22,8 @@ GOOD = """
 - match: /webhook/github
   queue: flrts:openproject:webhook
   hmac: {secret_env: GH_SECRET, header: X-Hub-Signature-256, prefix: "sha256="}
+- match: /webhook/gitlab
+  secret: {env: GL_SECRET, header: X-Gitlab-Token}
 """
 
 
@@ -33,6 +35,7 @@ def routes_from(tmp_path: Path, text: str, name: str = "routes.yml"):
 
 def test_rules_match_in_order_with_defaults(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("GH_SECRET", "s")
+    monkeypatch.setenv("GL_SECRET", "g")
     routes = routes_from(tmp_path, GOOD)
     telegram = routes.for_path("/webhook/telegram/bot1")
     assert routes.queue_of(telegram) == "flrts:telegram:command"
@@ -41,6 +44,9 @@ def test_rules_match_in_order_with_defaults(tmp_path: Path, monkeypatch) -> None
     github = routes.for_path("/webhook/github")
     assert routes.queue_of(github) == "flrts:openproject:webhook"
     assert github.hmac.algorithm == "sha256" and github.hmac.encoding == "hex"
+    gitlab = routes.for_path("/webhook/gitlab")
+    assert (gitlab.secret.env, gitlab.secret.header) == ("GL_SECRET", "X-Gitlab-Token")
+    assert github.secret is None
     other = routes.for_path("/webhook/other")
     assert (routes.queue_of(other), other.sync, other.hmac) == (
         "flrts:webhooks:inbound",
@@ -73,6 +79,10 @@ def test_every_bad_rule_is_one_line(tmp_path: Path, monkeypatch) -> None:
 - match: /webhook/d
   hmac: {secret_env: NOPE_SECRET, header: X-Sig}
 - queue: tasks:create
+- match: /webhook/f
+  secret: {env: NOPE_SECRET, header: X-Gitlab-Token}
+- match: /webhook/g
+  secret: {header: X-Gitlab-Token}
 """
     with pytest.raises(ConfigError) as caught:
         routes_from(tmp_path, bad)
@@ -90,7 +100,12 @@ def test_every_bad_rule_is_one_line(tmp_path: Path, monkeypatch) -> None:
         "variable NOPE_SECRET is not set"
     )
     assert problems[4] == "SIDECAR_ROUTES_FILE rule 5: match: Field required"
-    assert len(problems) == 5
+    assert problems[5] == (
+        "SIDECAR_ROUTES_FILE rule 6 (/webhook/f): secret.env: environment "
+        "variable NOPE_SECRET is not set"
+    )
+    assert problems[6] == "SIDECAR_ROUTES_FILE rule 7 (/webhook/g): secret.env: Field required"
+    assert len(problems) == 7
 
 
 @pytest.mark.parametrize(

@@ -121,10 +121,65 @@ def test_secrets_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "super-secret-value" not in caught.value.problems[0]
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("REDIS_URL", "http://:Sup3rSecretPw@redis:6379/0", "Sup3rSecretPw"),
+        ("REDIS_URL", "redis://user:Sup3rSecretPw@redis:port/0", "Sup3rSecretPw"),
+        ("N8N_URL", "ftp://admin:Sup3rSecretPw@n8n:5678", "Sup3rSecretPw"),
+        ("SIDECAR_ALERT_WEBHOOK_URL", "hooks.example.com/bot1:Sup3rSecretPw/x", "Sup3rSecretPw"),
+    ],
+)
+def test_urls_in_errors_show_no_password_or_token(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, secret: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    [line] = caught.value.problems
+    assert line.startswith(f"{name}: ")
+    assert secret not in line and secret not in str(caught.value)
+
+
+def test_trusted_proxies_are_networks_and_each_bad_entry_is_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SIDECAR_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ,fd00::/8")
+    assert [str(n) for n in load_settings().trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+        "fd00::/8",
+    ]
+    monkeypatch.setenv("SIDECAR_TRUSTED_PROXIES", "10.0.0.0/8,proxy.local,10.1.2.3/40")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "SIDECAR_TRUSTED_PROXIES: 'proxy.local' is not an IP address or CIDR network "
+        "(e.g. 10.0.0.0/8)",
+        "SIDECAR_TRUSTED_PROXIES: '10.1.2.3/40' is not an IP address or CIDR network "
+        "(e.g. 10.0.0.0/8)",
+    ]
+
+
 def test_n8n_memory_source_needs_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIDECAR_MEMORY_SOURCE", "n8n")
     with pytest.raises(ConfigError, match="SIDECAR_N8N_MEMORY_LIMIT_BYTES is required"):
         load_settings()
+
+
+def test_cli_error_line_shows_no_redis_password(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "REDIS_URL": "http://:Sup3rSecretPw@redis:6379/0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sidecar", "check"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "REDIS_URL: must start with redis://" in result.stderr
+    assert "Sup3rSecretPw" not in result.stderr + result.stdout
 
 
 def test_cli_reports_every_problem_and_exits_2(tmp_path) -> None:

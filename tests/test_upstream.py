@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import struct
+import threading
+from collections.abc import Iterator
 
 import pytest
 from support.fake_n8n import FakeN8n, Reply
@@ -10,7 +13,7 @@ from support.ports import free_port
 from support.raw_http import RequestLineRecorder
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import UpstreamTimeout, UpstreamUnreachable
+from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
 from sidecar.upstream import Upstream
 
 
@@ -78,15 +81,49 @@ def test_hop_by_hop_response_headers_are_dropped(n8n: FakeN8n) -> None:
     assert answer.read() == b"x"
 
 
-def test_refused_connection_is_unreachable() -> None:
-    with pytest.raises(UpstreamUnreachable, match="unreachable"):
+def test_refused_connection_is_not_reached() -> None:
+    with pytest.raises(UpstreamNotReached, match="unreachable"):
         Upstream(f"http://127.0.0.1:{free_port()}", timeout=5).send(_captured())
 
 
-def test_dropped_connection_is_unreachable(n8n: FakeN8n) -> None:
+def test_connection_dropped_after_the_request_was_read_counts_as_received(n8n: FakeN8n) -> None:
     n8n.script("/webhook/drop", [Reply(drop=True)])
-    with pytest.raises(UpstreamUnreachable):
+    with pytest.raises(UpstreamFailedAfterSend) as raised:
         Upstream(n8n.url, timeout=5).send(_captured(path="/webhook/drop"))
+    assert not isinstance(raised.value, UpstreamNotReached)
+    assert n8n.wait_for(1)[0].path == "/webhook/drop"
+
+
+@pytest.fixture
+def resetting_server() -> Iterator[str]:
+    """A server that resets each connection as soon as the request starts arriving."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(1, socket.MSG_PEEK)  # the client is writing now
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # linger 0: RST, with the request unread
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+    thread.join(5)
+
+
+def test_reset_before_the_request_was_written_is_not_reached(resetting_server: str) -> None:
+    body = b"x" * (32 * 1024 * 1024)  # far more than the socket buffers hold: the write fails
+    with pytest.raises(
+        UpstreamNotReached, match=r"writing the request failed|before the request was sent"
+    ):
+        Upstream(resetting_server, timeout=5).send(_captured(body=body))
 
 
 def test_slow_answer_is_a_timeout(n8n: FakeN8n) -> None:
@@ -107,7 +144,7 @@ def test_connect_timeout_means_unreachable_not_slow() -> None:
             except OSError:
                 break
         try:
-            with pytest.raises((UpstreamUnreachable, UpstreamTimeout)):
+            with pytest.raises((UpstreamNotReached, UpstreamTimeout)):
                 Upstream(f"http://127.0.0.1:{port}", timeout=0.3).send(_captured())
         finally:
             for sock in fillers:

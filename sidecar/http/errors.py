@@ -7,17 +7,19 @@ import logging
 from werkzeug.exceptions import HTTPException
 
 from sidecar.errors import Rejected, UpstreamError
+from sidecar.redact import redact
 
 log = logging.getLogger("sidecar.http")
 
 
 def error_answer(exc: BaseException) -> tuple[int, dict[str, object], dict[str, str]]:
-    """(status, JSON body, extra headers) for any exception: never HTML, never a traceback."""
+    """(status, JSON body, extra headers) for any exception: never HTML, never a traceback,
+    never an internal address or exception text (those go to the log)."""
     if isinstance(exc, Rejected):
         return exc.status, exc.body(), exc.headers
     if isinstance(exc, UpstreamError):
-        log.warning("n8n gave no answer: %s", exc)
-        return exc.status, {"error": exc.code, "message": str(exc)}, {}
+        log.warning("n8n gave no answer: %s", redact(str(exc)))  # details for the operator
+        return exc.status, {"error": exc.code, "message": exc.public}, {}
     if isinstance(exc, HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         return exc.code or 500, {"error": code, "message": exc.description or exc.name}, {}

@@ -86,7 +86,8 @@ class WebhookGateway:
             allowed = {"Allow": ", ".join(sorted(METHODS))}
             return json_answer(405, _error("method_not_allowed", "method not allowed"), allowed)
         try:
-            captured = capture(environ, self.state.settings.max_body_bytes)
+            settings = self.state.settings
+            captured = capture(environ, settings.max_body_bytes, settings.trusted_proxies)
             outcome = self.state.ingress.handle(captured)
         except Exception as exc:  # every failure becomes SPEC §5 JSON
             return json_answer(*error_answer(exc))

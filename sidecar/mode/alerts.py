@@ -42,6 +42,7 @@ from sidecar.mode.controller import (
 )
 from sidecar.mode.store import iso
 from sidecar.queues.connection import translate
+from sidecar.redact import redact, url_secrets
 
 log = logging.getLogger("sidecar.alerts")
 
@@ -221,9 +222,11 @@ class Alerter:
                 if payload is None:
                     return
                 self._post(payload)
-            except Exception as exc:
+            except Exception as exc:  # the URL's path and query may be its token: masked
                 log.error(
-                    "alert %s not delivered to the webhook: %s", payload and payload["kind"], exc
+                    "alert %s not delivered to the webhook: %s",
+                    payload and payload["kind"],
+                    redact(str(exc), *url_secrets(self.webhook_url)),
                 )
             finally:
                 self._outbox.task_done()
@@ -246,7 +249,8 @@ class Alerter:
         try:
             response = self.session.post(self.webhook_url or "", json=payload, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise RetryableDelivery(f"{type(exc).__name__}: {exc}") from None
+            detail = redact(f"{type(exc).__name__}: {exc}", *url_secrets(self.webhook_url))
+            raise RetryableDelivery(detail) from None
         if response.status_code in (408, 429) or response.status_code >= 500:
             raise RetryableDelivery(f"HTTP {response.status_code}")
         if not response.ok:
