@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sidecar.queues.connection import connect, ping
+from sidecar.redact import redact
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 
@@ -20,11 +21,11 @@ class CheckResult:
 
 def run_checks(settings: Settings) -> list[CheckResult]:
     """Check the configuration (already valid here), n8n, and Redis when configured."""
-    results = [CheckResult("config", True, f"mode={settings.mode}, n8n={settings.n8n_url}")]
+    results = [CheckResult("config", True, f"mode={settings.mode}, n8n={redact(settings.n8n_url)}")]
     upstream = Upstream(settings.n8n_url, timeout=5.0, pool_size=1)
     ok, detail = upstream.healthy()
     upstream.close()
-    results.append(CheckResult("n8n", ok, f"{settings.n8n_url}/healthz: {detail}"))
+    results.append(CheckResult("n8n", ok, f"{redact(settings.n8n_url)}/healthz: {detail}"))
     results.append(_check_redis(settings))
     return results
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import tempfile
@@ -11,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 from prometheus_client import values as prometheus_values
 
+from sidecar.logs import configure_logging
 from sidecar.settings import Settings
 
 SHARED_MEMORY_DIR = "/dev/shm"  # gunicorn's advice for its heartbeat files (in RAM)
@@ -63,9 +63,7 @@ def _forget_worker_metrics(_server: object, worker: object) -> None:
 
 def run_gateway(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish within the grace period."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     if settings.gateway_workers > 1:
         use_multiprocess_metrics()
     GatewayServer(settings).run()

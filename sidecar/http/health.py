@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, current_app, jsonify
 
 from sidecar.queues.gauges import render_queue_gauges
@@ -9,6 +11,7 @@ from sidecar.queues.names import all_queues
 from sidecar.telemetry import render
 
 blueprint = Blueprint("health", __name__)
+log = logging.getLogger("sidecar.health")
 
 
 @blueprint.get("/healthz")
@@ -19,18 +22,27 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Readiness: 200 when the gateway can accept webhooks (n8n or Redis usable)."""
+    """Readiness: 200 when the gateway can accept webhooks (n8n or Redis usable).
+
+    Unauthenticated, so a failure is named by its kind only; the details (addresses,
+    error texts) go to the log."""
     state = current_app.extensions["sidecar"]
     n8n_ok, n8n_detail = state.upstream.healthy()
     redis_ok, redis_detail = state.redis_health()
     ready = n8n_ok or redis_ok
     body = {
         "status": "ready" if ready else "unavailable",
-        "n8n": "ok" if n8n_ok else n8n_detail,
-        "redis": "ok" if redis_ok else redis_detail,
+        "n8n": "ok" if n8n_ok else n8n_detail,  # "HTTP 503" or the error's kind: no address
+        "redis": "ok" if redis_ok else _unavailable("redis", redis_detail),
         "mode": state.current_mode(),
     }
     return jsonify(body), 200 if ready else 503
+
+
+def _unavailable(backend: str, detail: str) -> str:
+    """Log `detail` of a failed readiness check; the answer says only "unavailable"."""
+    log.warning("readiness: %s unavailable: %s", backend, detail)
+    return "unavailable"
 
 
 @blueprint.get("/metrics")

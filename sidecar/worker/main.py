@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 from sidecar.errors import ConfigError
+from sidecar.logs import configure_logging
 from sidecar.mode.monitor import SignalFlusher
 from sidecar.queues.connection import connect, ping
 from sidecar.queues.names import all_queues, dead_letter_queue, resolve
@@ -16,9 +15,7 @@ from sidecar.worker.runner import Worker
 
 def run_worker(settings: Settings, queues: list[str], concurrency: int | None, burst: bool) -> int:
     """Run one worker process; the exit code (2 for bad usage, 1 when Redis is unreachable)."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings)
     try:
         names = [resolve(settings.queue_prefix, q) for q in queues] or all_queues(
             settings.queue_prefix
