@@ -4,7 +4,9 @@ caps on kept jobs are enforced once a second, not per batch.
 
 done  -> RQ finished registry, delivered marker (so a re-run never delivers twice)
 retry -> RQ scheduled registry at now + backoff (promoted back to the queue when due)
-dead  -> RQ failed registry + an entry on the dead-letter queue
+dead  -> RQ failed registry + an entry on the dead-letter queue (n8n's "webhook is not
+         registered" 404s: at most SIDECAR_DLQ_UNREGISTERED_PER_HOUR per path and hour; the
+         rest are counted in sidecar_dlq_dropped_total and raise `unregistered_webhook`)
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ import zlib
 
 import redis
 
-from sidecar.queues.dlq import add_dead_letter, entry_for
+from sidecar.crypto import PayloadCipher, UnreadablePayload
+from sidecar.mode.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
+from sidecar.queues.dlq import (
+    UNREGISTERED,
+    add_dead_letter,
+    count_dropped,
+    entry_for,
+    is_unregistered,
+    trim_dead_letters,
+    unregistered_counts,
+)
 from sidecar.queues.jobs import JOB_PREFIX, TakenJob, registry_key, rq_now
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
@@ -38,6 +50,7 @@ class Ledger:
         self.client, self.scripts, self.settings, self.exec_id = client, scripts, settings, exec_id
         self._untrimmed: set[str] = set()  # queues with outcomes recorded since their last trim
         self._next_trim = 0.0
+        self._alerter: Alerter | None = None
 
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
         """Write every outcome in one round trip (lua/record.lua); return counts per final
@@ -64,6 +77,7 @@ class Ledger:
         self._next_trim = now + TRIM_EVERY_SECONDS
         while self._untrimmed:
             self.trim(self._untrimmed.pop())
+        trim_dead_letters(self.scripts, self.settings)
 
     def _final_kind(self, job: TakenJob, outcome: Outcome) -> str:
         if outcome.kind == "retry" and job.attempt >= self.settings.job_attempts:
@@ -86,18 +100,62 @@ class Ledger:
         if not dead:
             self.scripts.record(args=argv)
             return
+        dropped = self._over_unregistered_cap(dead)
         with self.client.pipeline(transaction=True) as pipe:
             self.scripts.record(args=argv, client=pipe)
             for job, outcome in dead:
-                entry = entry_for(job.queue, job.id, job.payload, outcome.error, job.attempt)
-                add_dead_letter(self.client, pipe, self.settings, entry)
                 log.warning(
                     "job %s dead-lettered after %d attempt(s): %s",
                     job.id,
                     job.attempt,
                     outcome.error,
                 )
+                if job.id in dropped:
+                    count_dropped(pipe, UNREGISTERED)
+                    continue
+                entry = entry_for(job.queue, job.id, job.payload, outcome.error, job.attempt)
+                add_dead_letter(self.client, pipe, self.settings, entry)
             pipe.execute()
+        if dropped:
+            self._alert_unregistered(dropped)
+
+    def _over_unregistered_cap(self, dead: list[tuple[TakenJob, Outcome]]) -> dict[str, str]:
+        """The dead jobs refused by n8n as an unregistered webhook beyond
+        SIDECAR_DLQ_UNREGISTERED_PER_HOUR for their path this hour: job id -> path."""
+        paths = {
+            job.id: self._path_of(job)
+            for job, outcome in dead
+            if is_unregistered(outcome.status, outcome.error)
+        }
+        if not paths:
+            return {}
+        counts = unregistered_counts(self.client, list(paths.values()))
+        cap = self.settings.dlq_unregistered_per_hour
+        return {
+            job_id: path
+            for (job_id, path), count in zip(paths.items(), counts, strict=True)
+            if count > cap
+        }
+
+    def _path_of(self, job: TakenJob) -> str:
+        try:
+            payload = PayloadCipher(self.settings.encryption_keys).unseal(job.payload)
+        except UnreadablePayload:
+            return ""
+        return str(payload.get("path", ""))
+
+    def _alert_unregistered(self, dropped: dict[str, str]) -> None:
+        """`unregistered_webhook`, at most once per cool-down (whatever the path)."""
+        if self._alerter is None:
+            self._alerter = Alerter.from_settings(self.settings, self.client)
+        paths = sorted(set(dropped.values()))
+        cap = self.settings.dlq_unregistered_per_hour
+        message = (
+            f"n8n says webhook {paths[0][:200]!r} is not registered; more than {cap} "
+            f"dead letter(s) for it this hour, so {len(dropped)} were not kept"
+        )
+        signals = {"paths": [p[:200] for p in paths[:10]], "dropped": len(dropped)}
+        self._alerter.emit(Alert.make(UNREGISTERED_WEBHOOK, message, "queue", signals))
 
     def fail(self, pipe: redis.client.Pipeline, job_id: str, queue: str, error: str) -> None:
         """Mark a job failed in RQ's terms (status, exc_info, failed registry, TTL)."""
