@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -15,9 +16,12 @@ from support.queues import wait_until
 
 from sidecar.app import create_app
 from sidecar.events import STREAM_KEY
-from sidecar.queues.jobs import decode_data
+from sidecar.queues.connection import connect
+from sidecar.queues.dlq import DEAD_LETTER_FUNC, entry_for
+from sidecar.queues.jobs import build_job, decode_data, persist
 from sidecar.settings import Settings, load_settings
 
+INBOUND, DEAD_LETTER = "flrts:webhooks:inbound", "flrts:dead-letter"
 DLQ = "rq:queue:flrts:dead-letter"
 BY_QUEUE = "sidecar:dlq:queue:flrts:webhooks:inbound"
 VIEWER = {"Authorization": "Bearer v-token"}
@@ -149,3 +153,25 @@ def _alerts(rdb: redis.Redis) -> list[dict]:
         for _, fields in rdb.xrange(STREAM_KEY)
         if fields[b"type"] == b"alert"
     ]
+
+
+def test_entries_of_earlier_versions_are_adopted(make_settings, rdb: redis.Redis) -> None:
+    settings = make_settings()
+    entry = entry_for(INBOUND, "oldjob1", {"path": "/webhook/old"}, "n8n answered HTTP 404", 1)
+    entry["failedAt"] = "2026-01-01T00:00:00.000+00:00"  # long ago: expires at once
+    recent = {**entry, "jobId": "oldjob2", "failedAt": datetime.now(UTC).isoformat()}
+    client = connect(settings)
+    for old in (entry, recent):  # as earlier versions wrote them: an RQ job, nothing beside
+        job = build_job(client, settings, DEAD_LETTER, old, DEAD_LETTER_FUNC)
+        with client.pipeline() as pipe:
+            persist(pipe, DEAD_LETTER, job)
+            pipe.execute()
+
+    deliver_all(settings)  # a worker adopts them when it starts
+
+    body = listing(create_app(settings).test_client())
+    assert [item["jobId"] for item in body["items"]] == ["oldjob2"]
+    assert body["items"][0]["error"] == "n8n answered HTTP 404"
+    entry_id = rdb.get("sidecar:dlq:job:oldjob2").decode()
+    assert 0 < rdb.ttl(f"rq:job:{entry_id}") <= settings.dlq_max_age_seconds
+    assert rdb.zrange(BY_QUEUE, 0, -1) == [entry_id.encode()]

@@ -27,6 +27,7 @@ from sidecar.queues.dlq import (
     index_key,
     open_error,
     trim_dead_letters,
+    trim_script,
 )
 from sidecar.queues.jobs import (
     DELIVER_FUNC,
@@ -36,7 +37,6 @@ from sidecar.queues.jobs import (
     persist,
     registry_key,
 )
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.typed.processors import RUN_FUNC, is_typed
 
@@ -101,7 +101,7 @@ def list_entries(
     Reads `limit` summaries at most, never a payload (expired entries are dropped first)."""
     cipher = PayloadCipher(settings.encryption_keys)
     with translate():
-        trim_dead_letters(Scripts(client), settings)
+        trim_dead_letters(trim_script(client), settings)
         ids, total = _page_ids(client, settings, queue, offset, offset + limit - 1)
         raws = _summaries(client, ids)
     entries = [_parse_summary(cipher, i, raw) for i, raw in zip(ids, raws, strict=True)]

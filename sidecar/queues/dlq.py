@@ -12,7 +12,8 @@ Beside RQ's job hash and queue list, each entry has (all bounded with the entrie
   the entry.
 Retention: the hash and the index key expire after SIDECAR_DLQ_MAX_AGE_SECONDS, and
 `trim_dead_letters` (every worker, once a second) keeps at most SIDECAR_DLQ_MAX_ENTRIES and
-drops what expired from the list and the zsets. With SIDECAR_ENCRYPTION_KEY the error text
+drops what expired from the list and the zsets; entries of earlier versions are adopted
+once (`adopt_legacy_entries`). With SIDECAR_ENCRYPTION_KEY the error text
 (it holds n8n's answer body) is sealed like the payload: {"sealed": token}.
 """
 
@@ -22,15 +23,24 @@ import hashlib
 import json
 import math
 import time
+import zlib
 from datetime import UTC, datetime
 
 import redis
 from redis.client import Pipeline
+from redis.commands.core import Script
 
 from sidecar.crypto import PayloadCipher, UnreadablePayload
-from sidecar.queues.jobs import JOB_PREFIX, build_job, persist, queue_key
+from sidecar.queues.jobs import (
+    JOB_PREFIX,
+    build_job,
+    decode_data,
+    encode_data,
+    persist,
+    queue_key,
+)
 from sidecar.queues.names import all_queues, dead_letter_queue
-from sidecar.queues.scripts import Scripts
+from sidecar.queues.scripts import source
 from sidecar.settings import Settings
 
 DEAD_LETTER_FUNC = "sidecar.queues.dlq.dead_letter_entry"
@@ -40,6 +50,7 @@ INDEX_PREFIX = "sidecar:dlq:job:"
 BY_QUEUE_PREFIX = "sidecar:dlq:queue:"
 DROPPED_KEY = "sidecar:dlq:dropped"
 UNREGISTERED_PREFIX = "sidecar:dlq:unregistered:"
+ADOPTED_KEY = "sidecar:dlq:adopted"  # entries of earlier versions have their summaries
 UNREGISTERED = "unregistered_webhook"
 TRIM_BATCH = 1000
 SEALED_ERROR = "(error text sealed: no configured SIDECAR_ENCRYPTION_KEY opens it)"
@@ -110,7 +121,69 @@ def add_dead_letter(client: redis.Redis, pipe: Pipeline, settings: Settings, ent
     return job.id
 
 
-def trim_dead_letters(scripts: Scripts, settings: Settings) -> int:
+def adopt_legacy_entries(client: redis.Redis, settings: Settings) -> int:
+    """Once per Redis: give entries written before summaries existed their summary, zset
+    member, index key and expiry (counted from their failedAt), sealing their error text
+    when a key is set. Reads each such entry's payload once; the marker ADOPTED_KEY says
+    it is done. How many entries were adopted."""
+    if client.exists(ADOPTED_KEY):
+        return 0
+    newest = client.lrange(dlq_key(settings), -settings.dlq_max_entries, -1)  # the rest: trimmed
+    ids = [i.decode() for i in newest]
+    adopted = 0
+    for start in range(0, len(ids), TRIM_BATCH):
+        chunk = ids[start : start + TRIM_BATCH]
+        with client.pipeline(transaction=False) as pipe:
+            for entry_id in chunk:
+                pipe.hmget(JOB_PREFIX + entry_id, SUMMARY_FIELD, "data")
+            rows = pipe.execute()
+        with client.pipeline(transaction=False) as pipe:
+            for entry_id, (summary, data) in zip(chunk, rows, strict=True):
+                entry = _legacy_entry(data) if summary is None else None
+                if entry is not None:
+                    adopted += _adopt(pipe, settings, entry_id, entry)
+            pipe.execute()
+    client.set(ADOPTED_KEY, 1)
+    return adopted
+
+
+def _legacy_entry(data: bytes | None) -> dict | None:
+    """An entry of an earlier version, or None when it cannot be read (left to the count
+    and age limits)."""
+    try:
+        entry = decode_data(data) if data is not None else None
+    except (zlib.error, ValueError, TypeError, IndexError):
+        return None
+    if not isinstance(entry, dict) or not {"queue", "jobId"} <= entry.keys():
+        return None
+    return entry
+
+
+def _adopt(pipe: Pipeline, settings: Settings, entry_id: str, entry: dict) -> int:
+    """Adopt one entry (1), or delete it when it is older than the maximum age (0)."""
+    cipher = PayloadCipher(settings.encryption_keys)
+    if not isinstance(entry.get("error"), dict):
+        entry = {**entry, "error": seal_error(cipher, str(entry.get("error", "")))}
+    try:
+        failed_at = datetime.fromisoformat(entry["failedAt"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        failed_at = time.time()
+    ttl = math.ceil(failed_at + settings.dlq_max_age_seconds - time.time())
+    key = JOB_PREFIX + entry_id
+    if ttl <= 0:
+        pipe.lrem(dlq_key(settings), 1, entry_id)
+        pipe.delete(key)
+        return 0
+    summary = {name: entry.get(name, "") for name in SUMMARY_KEYS}
+    stored = {"data": encode_data(DEAD_LETTER_FUNC, entry), SUMMARY_FIELD: json.dumps(summary)}
+    pipe.hset(key, mapping=stored)
+    pipe.expire(key, ttl)
+    pipe.zadd(by_queue_key(entry["queue"]), {entry_id: failed_at})
+    pipe.set(index_key(entry["jobId"]), entry_id, ex=ttl)
+    return 1
+
+
+def trim_dead_letters(script: Script, settings: Settings) -> int:
     """Enforce SIDECAR_DLQ_MAX_ENTRIES and drop expired entries from the list and the zsets
     (lua/trim_dead_letters.lua, at most TRIM_BATCH per call); how many ids were removed."""
     zsets = [by_queue_key(queue) for queue in all_queues(settings.queue_prefix)]
@@ -123,7 +196,12 @@ def trim_dead_letters(scripts: Scripts, settings: Settings) -> int:
         TRIM_BATCH,
         BY_QUEUE_PREFIX,
     ]
-    return int(scripts.trim_dead_letters(keys=[dlq_key(settings), *zsets], args=args))
+    return int(script(keys=[dlq_key(settings), *zsets], args=args))
+
+
+def trim_script(client: redis.Redis) -> Script:
+    """lua/trim_dead_letters.lua bound to `client` (for callers without a Scripts)."""
+    return client.register_script(source("trim_dead_letters"))
 
 
 def is_unregistered(status: int | None, error: str) -> bool:

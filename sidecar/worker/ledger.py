@@ -23,6 +23,7 @@ from sidecar.mode.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
 from sidecar.queues.dlq import (
     UNREGISTERED,
     add_dead_letter,
+    adopt_legacy_entries,
     count_dropped,
     entry_for,
     is_unregistered,
@@ -51,6 +52,7 @@ class Ledger:
         self._untrimmed: set[str] = set()  # queues with outcomes recorded since their last trim
         self._next_trim = 0.0
         self._alerter: Alerter | None = None
+        self._adopted = False  # dead letters of earlier versions (dlq.adopt_legacy_entries)
 
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
         """Write every outcome in one round trip (lua/record.lua); return counts per final
@@ -77,7 +79,10 @@ class Ledger:
         self._next_trim = now + TRIM_EVERY_SECONDS
         while self._untrimmed:
             self.trim(self._untrimmed.pop())
-        trim_dead_letters(self.scripts, self.settings)
+        trim_dead_letters(self.scripts.trim_dead_letters, self.settings)
+        if not self._adopted:
+            self._adopted = True
+            adopt_legacy_entries(self.client, self.settings)
 
     def _final_kind(self, job: TakenJob, outcome: Outcome) -> str:
         if outcome.kind == "retry" and job.attempt >= self.settings.job_attempts:
