@@ -5,8 +5,8 @@ caps on kept jobs are enforced once a second, not per batch.
 done  -> RQ finished registry, delivered marker (so a re-run never delivers twice)
 retry -> RQ scheduled registry at now + backoff (promoted back to the queue when due)
 dead  -> RQ failed registry + an entry on the dead-letter queue (n8n's "webhook is not
-         registered" 404s: at most SIDECAR_DLQ_UNREGISTERED_PER_HOUR per path and hour; the
-         rest are counted in sidecar_dlq_dropped_total and raise `unregistered_webhook`)
+         registered" 404s: within the cap of unregistered.py)
+Once a second, too, the dead-letter queue's limits (queues/dlq.py).
 """
 
 from __future__ import annotations
@@ -18,23 +18,20 @@ import zlib
 
 import redis
 
-from sidecar.crypto import PayloadCipher, UnreadablePayload
-from sidecar.mode.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
 from sidecar.queues.dlq import (
     UNREGISTERED,
     add_dead_letter,
     adopt_legacy_entries,
     count_dropped,
     entry_for,
-    is_unregistered,
     trim_dead_letters,
-    unregistered_counts,
 )
 from sidecar.queues.jobs import JOB_PREFIX, TakenJob, registry_key, rq_now
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.worker.outcomes import RecordArgs
 from sidecar.worker.policy import Outcome, retry_delay
+from sidecar.worker.unregistered import UnregisteredCap
 
 log = logging.getLogger("sidecar.worker")
 TRIM_EVERY_SECONDS = 1.0
@@ -51,7 +48,7 @@ class Ledger:
         self.client, self.scripts, self.settings, self.exec_id = client, scripts, settings, exec_id
         self._untrimmed: set[str] = set()  # queues with outcomes recorded since their last trim
         self._next_trim = 0.0
-        self._alerter: Alerter | None = None
+        self.unregistered = UnregisteredCap(client, settings)
         self._adopted = False  # dead letters of earlier versions (dlq.adopt_legacy_entries)
 
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
@@ -71,8 +68,9 @@ class Ledger:
         return counts
 
     def trim_due(self, force: bool = False) -> None:
-        """Enforce the count caps on queues with new outcomes, at most once every
-        TRIM_EVERY_SECONDS (a cap may be passed by that much meanwhile); `force` at exit."""
+        """Enforce the count caps on queues with new outcomes and the dead-letter limits, at
+        most once every TRIM_EVERY_SECONDS (a cap may be passed by that much meanwhile);
+        `force` at exit. The first time, adopt dead letters of earlier versions."""
         now = time.monotonic()
         if not force and now < self._next_trim:
             return
@@ -105,62 +103,25 @@ class Ledger:
         if not dead:
             self.scripts.record(args=argv)
             return
-        dropped = self._over_unregistered_cap(dead)
+        dropped = self.unregistered.over_cap(dead)
         with self.client.pipeline(transaction=True) as pipe:
             self.scripts.record(args=argv, client=pipe)
             for job, outcome in dead:
+                if job.id in dropped:
+                    log.info("job %s failed, not dead-lettered: %s", job.id, outcome.error)
+                    count_dropped(pipe, UNREGISTERED)
+                    continue
                 log.warning(
                     "job %s dead-lettered after %d attempt(s): %s",
                     job.id,
                     job.attempt,
                     outcome.error,
                 )
-                if job.id in dropped:
-                    count_dropped(pipe, UNREGISTERED)
-                    continue
                 entry = entry_for(job.queue, job.id, job.payload, outcome.error, job.attempt)
                 add_dead_letter(self.client, pipe, self.settings, entry)
             pipe.execute()
         if dropped:
-            self._alert_unregistered(dropped)
-
-    def _over_unregistered_cap(self, dead: list[tuple[TakenJob, Outcome]]) -> dict[str, str]:
-        """The dead jobs refused by n8n as an unregistered webhook beyond
-        SIDECAR_DLQ_UNREGISTERED_PER_HOUR for their path this hour: job id -> path."""
-        paths = {
-            job.id: self._path_of(job)
-            for job, outcome in dead
-            if is_unregistered(outcome.status, outcome.error)
-        }
-        if not paths:
-            return {}
-        counts = unregistered_counts(self.client, list(paths.values()))
-        cap = self.settings.dlq_unregistered_per_hour
-        return {
-            job_id: path
-            for (job_id, path), count in zip(paths.items(), counts, strict=True)
-            if count > cap
-        }
-
-    def _path_of(self, job: TakenJob) -> str:
-        try:
-            payload = PayloadCipher(self.settings.encryption_keys).unseal(job.payload)
-        except UnreadablePayload:
-            return ""
-        return str(payload.get("path", ""))
-
-    def _alert_unregistered(self, dropped: dict[str, str]) -> None:
-        """`unregistered_webhook`, at most once per cool-down (whatever the path)."""
-        if self._alerter is None:
-            self._alerter = Alerter.from_settings(self.settings, self.client)
-        paths = sorted(set(dropped.values()))
-        cap = self.settings.dlq_unregistered_per_hour
-        message = (
-            f"n8n says webhook {paths[0][:200]!r} is not registered; more than {cap} "
-            f"dead letter(s) for it this hour, so {len(dropped)} were not kept"
-        )
-        signals = {"paths": [p[:200] for p in paths[:10]], "dropped": len(dropped)}
-        self._alerter.emit(Alert.make(UNREGISTERED_WEBHOOK, message, "queue", signals))
+            self.unregistered.alert(dropped)
 
     def fail(self, pipe: redis.client.Pipeline, job_id: str, queue: str, error: str) -> None:
         """Mark a job failed in RQ's terms (status, exc_info, failed registry, TTL)."""
