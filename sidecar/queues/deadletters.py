@@ -65,10 +65,13 @@ class DeadLetter:
 def _parse_summary(
     cipher: PayloadCipher, entry_id: str, raw: bytes | None, data: dict | None = None
 ) -> DeadLetter | None:
-    """The entry from its summary field (None when it has none: not a dead letter)."""
-    if raw is None:
+    """The entry from its summary field (None when it has none, or an unreadable one)."""
+    try:
+        summary = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
-    summary = json.loads(raw)
+    if not isinstance(summary, dict) or not {"queue", "jobId"} <= summary.keys():
+        return None
     return DeadLetter(
         id=entry_id,
         queue=summary["queue"],
