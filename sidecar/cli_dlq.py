@@ -68,18 +68,19 @@ def list_command(queue: str | None, limit: int, as_json: bool) -> None:
 @dlq.command()
 @click.argument("entry_id")
 def show(entry_id: str) -> None:
-    """Show one dead letter with its captured request, as JSON."""
+    """Show one dead letter (by its id or the original job's) with its whole captured
+    request, as JSON (as an admin sees it: this command has direct Redis access)."""
     settings = settings_or_exit()
     client, _ = _open(settings, None)
     run(
         lambda: click.echo(
-            json.dumps(_full(settings, deadletters.get_entry(client, entry_id)), indent=2)
+            json.dumps(_full(settings, deadletters.get_entry(client, settings, entry_id)), indent=2)
         )
     )
 
 
 def _full(settings: Settings, entry: deadletters.DeadLetter) -> dict:
-    return {**entry.summary(), "data": deadletters.opened(settings, entry)}
+    return {**entry.summary(), "data": deadletters.opened(settings, entry), "redacted": False}
 
 
 @dlq.command()
@@ -87,7 +88,8 @@ def _full(settings: Settings, entry: deadletters.DeadLetter) -> dict:
 @click.option("--all", "replay_all", is_flag=True, help="Replay every entry (of --queue).")
 @click.option("--queue", "-q", help="With --all: only entries of this queue.")
 def replay(entry_id: str | None, replay_all: bool, queue: str | None) -> None:
-    """Put a dead letter's job back on its queue with fresh attempts."""
+    """Put a dead letter's job back on its queue with fresh attempts (ID: the entry's or
+    the original job's)."""
     if bool(entry_id) == replay_all:
         fail("give either an entry id or --all", 2)
     settings = settings_or_exit()

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     keep_completed_count: int = Field(100, alias="SIDECAR_KEEP_COMPLETED_COUNT", ge=0)
     keep_failed_seconds: Seconds = Field(86400, alias="SIDECAR_KEEP_FAILED_SECONDS")
     keep_failed_count: int = Field(500, alias="SIDECAR_KEEP_FAILED_COUNT", ge=0)
+    dlq_max_entries: Count = Field(10_000, alias="SIDECAR_DLQ_MAX_ENTRIES")
+    dlq_max_age_seconds: Seconds = Field(7 * 86400, alias="SIDECAR_DLQ_MAX_AGE_SECONDS")
+    dlq_unregistered_per_hour: int = Field(10, alias="SIDECAR_DLQ_UNREGISTERED_PER_HOUR", ge=0)
     worker_concurrency: Count = Field(10, alias="SIDECAR_WORKER_CONCURRENCY")
     worker_limit_max: Count = Field(100, alias="SIDECAR_WORKER_LIMIT_MAX")
     worker_limit_duration_seconds: Seconds = Field(

@@ -186,10 +186,10 @@ def test_replay_puts_the_job_back_with_its_id_and_fresh_attempts(
 def test_replay_never_duplicates_a_waiting_job(client, settings, n8n, rdb) -> None:
     make_dead_letters(client, settings)
     entry_id = client.get("/v1/dlq", headers=auth("viewer")).get_json()["items"][0]["id"]
-    first = rdb.hget(f"rq:job:{entry_id}", "data")
+    first = rdb.dump(f"rq:job:{entry_id}")
     client.post(f"/v1/dlq/{entry_id}/replay", headers=auth("operator"))
     # the same entry again (e.g. restored from a backup) while the job is waiting: refused
-    rdb.hset(f"rq:job:{entry_id}", "data", first)
+    rdb.restore(f"rq:job:{entry_id}", 0, first)
     rdb.rpush("rq:queue:flrts:dead-letter", entry_id)
     again = client.post(f"/v1/dlq/{entry_id}/replay", headers=auth("operator"))
     assert again.status_code == 409

@@ -86,3 +86,22 @@ def test_without_redis_is_a_config_error(n8n: FakeN8n) -> None:
     result = run_cli("dlq", "list", N8N_URL=n8n.url)
     assert result.returncode == 2
     assert "queue mode needs Redis" in result.stderr
+
+
+def test_show_and_replay_take_the_original_job_id(env: dict, job_ids: list[str]) -> None:
+    shown = json.loads(run_cli("dlq", "show", job_ids[0], **env).stdout)
+    assert shown["jobId"] == job_ids[0] and shown["data"]["path"] == "/webhook/gone-0"
+    assert shown["id"] != job_ids[0] and shown["redacted"] is False  # the CLI acts as admin
+    result = run_cli("dlq", "replay", job_ids[1], **env)
+    assert result.stdout.strip() == f"replayed job {job_ids[1]}"
+    assert listing(env)["total"] == 2
+
+
+def test_a_live_jobs_id_is_not_a_dead_letter(env: dict) -> None:
+    settings = load_settings(_env_file=None, **{k: str(v) for k, v in env.items()})
+    live = create_app(settings).test_client().post("/webhook/waiting", data=b"x").get_json()
+    for command in ("show", "replay"):
+        result = run_cli("dlq", command, live["jobId"], **env)
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"error: no dead letter with id {live['jobId']!r}")
+        assert "Traceback" not in result.stderr

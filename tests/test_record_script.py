@@ -5,6 +5,7 @@ hashes, TTLs, delivered markers, statistics, events and dead letters."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 
@@ -117,6 +118,8 @@ def masked(field: bytes, raw: bytes) -> object:
     if field == b"data":
         data = decode_data(raw)
         return {k: v for k, v in data.items() if k != "failedAt"} if "failedAt" in data else data
+    if field == b"sidecar_dlq":  # a dead letter's summary
+        return {k: v for k, v in json.loads(raw).items() if k != "failedAt"}
     return raw
 
 

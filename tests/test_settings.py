@@ -37,6 +37,11 @@ def test_defaults_follow_the_spec() -> None:
     assert (s.worker_limit_max, s.worker_limit_duration_seconds) == (100, 60)
     assert (s.lock_seconds, s.stalled_interval_seconds, s.max_stalled_count) == (30, 30, 2)
     assert s.max_body_bytes == 16777216
+    assert (s.dlq_max_entries, s.dlq_max_age_seconds, s.dlq_unregistered_per_hour) == (
+        10_000,
+        7 * 86400,
+        10,
+    )
     assert s.redis_configured is False
     assert s.redis_sentinel_master == "mymaster"
 
@@ -102,6 +107,21 @@ def test_typed_paths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("SIDECAR_QUEUE_PREFIX", "a b", "SIDECAR_QUEUE_PREFIX: String should match pattern"),
         ("REDIS_TLS", "maybe", "REDIS_TLS: Input should be a valid boolean"),
+        (
+            "SIDECAR_DLQ_MAX_ENTRIES",
+            "0",
+            "SIDECAR_DLQ_MAX_ENTRIES: Input should be greater than or equal to 1",
+        ),
+        (
+            "SIDECAR_DLQ_MAX_AGE_SECONDS",
+            "0",
+            "SIDECAR_DLQ_MAX_AGE_SECONDS: Input should be greater than 0",
+        ),
+        (
+            "SIDECAR_DLQ_UNREGISTERED_PER_HOUR",
+            "-1",
+            "SIDECAR_DLQ_UNREGISTERED_PER_HOUR: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_each_bad_value_is_one_line_naming_the_variable(

@@ -1,8 +1,13 @@
-"""Management API, dead letters: list, show, replay one or many, delete."""
+"""Management API, dead letters: list, show, replay one or many, delete.
+
+`{id}` is a dead letter's own id or the original job's id (the one the sender got in its
+202). A viewer sees a dead letter's captured request without its body and with sensitive
+headers redacted (redaction.py); operators and admins see all of it.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from sidecar.http.api_support import (
     MAX_PAGE,
@@ -13,6 +18,7 @@ from sidecar.http.api_support import (
     settings,
 )
 from sidecar.http.auth import require
+from sidecar.http.redaction import for_viewer
 from sidecar.queues import deadletters
 
 blueprint = Blueprint("dlq", __name__, url_prefix="/v1/dlq")
@@ -31,9 +37,19 @@ def list_dead_letters() -> Response:
 @blueprint.get("/<entry_id>")
 @require("viewer")
 def show_dead_letter(entry_id: str) -> Response:
-    """One entry with its captured request."""
-    entry = deadletters.get_entry(redis_client(), entry_id)
-    return jsonify({**entry.summary(), "data": deadletters.opened(settings(), entry)})
+    """One entry with its captured request (redacted for viewers)."""
+    entry = deadletters.get_entry(redis_client(), settings(), entry_id)
+    data = deadletters.opened(settings(), entry)
+    redacted = g.role == "viewer"
+    if redacted:
+        data = for_viewer(data, _signature_headers())
+    return jsonify({**entry.summary(), "data": data, "redacted": redacted})
+
+
+def _signature_headers() -> list[str]:
+    """The header names the routes file checks HMAC signatures in."""
+    routes = current_app.extensions["sidecar"].routes
+    return [rule.hmac.header for rule in routes.rules if rule.hmac is not None]
 
 
 @blueprint.post("/<entry_id>/replay")
@@ -57,5 +73,5 @@ def replay_dead_letters() -> Response:
 @require("admin")
 def delete_dead_letter(entry_id: str) -> Response:
     """Delete one entry."""
-    deadletters.delete(redis_client(), settings(), entry_id)
-    return jsonify(status="deleted", id=entry_id)
+    entry = deadletters.delete(redis_client(), settings(), entry_id)
+    return jsonify(status="deleted", id=entry.id)

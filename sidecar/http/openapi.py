@@ -63,7 +63,12 @@ SCHEMAS: dict[str, dict] = {
         error=STR,
         attempts=INT,
         failedAt=STR,
-        data={"type": "object"},
+        data={
+            "type": "object",
+            "description": "the captured request; for viewers without its body, with "
+            "sensitive headers and query parameters '[redacted]' (not in listings)",
+        },
+        redacted={"type": "boolean", "description": "true when `data` is the viewer's view"},
     ),
     "DeadLetters": obj(
         ["total", "offset", "limit", "items"],
@@ -159,6 +164,12 @@ def param(name: str, where: str = "path", schema: dict = STR, required: bool = T
 
 
 QUEUE, ID = [param("queue")], [param("id")]
+DLQ_ID = [
+    {
+        **param("id"),
+        "description": "the dead letter's id, or the original job's id (the one its 202 gave)",
+    }
+]
 PAGING = [
     param("queue", "query", required=False),
     param("offset", "query", INT, False),
@@ -282,12 +293,12 @@ def api_paths() -> dict[str, dict]:
         },
         "/v1/dlq/{id}": {
             "get": op(
-                "one dead letter",
+                "one dead letter (viewers: no body, secrets redacted)",
                 "viewer",
                 answer(200, "DeadLetter", "the entry"),
                 404,
                 503,
-                parameters=ID,
+                parameters=DLQ_ID,
             ),
             "delete": op(
                 "delete a dead letter",
@@ -295,7 +306,7 @@ def api_paths() -> dict[str, dict]:
                 answer(200, "Deleted", "deleted"),
                 404,
                 503,
-                parameters=ID,
+                parameters=DLQ_ID,
             ),
         },
         "/v1/dlq/{id}/replay": {
@@ -306,7 +317,7 @@ def api_paths() -> dict[str, dict]:
                 404,
                 409,
                 503,
-                parameters=ID,
+                parameters=DLQ_ID,
             )
         },
         "/v1/mode": {

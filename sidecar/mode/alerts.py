@@ -50,6 +50,7 @@ N8N_UNREACHABLE = "n8n_unreachable"
 REDIS_UNREACHABLE = "redis_unreachable"
 DLQ_GROWING = "dlq_growing"
 NO_WORKERS = "no_workers"
+UNREGISTERED_WEBHOOK = "unregistered_webhook"  # dead letters dropped (worker/ledger.py)
 SEVERITY = {
     THRESHOLD_CROSSED: "warning",
     THRESHOLD_CLEARED: "info",
@@ -59,6 +60,7 @@ SEVERITY = {
     REDIS_UNREACHABLE: "critical",
     DLQ_GROWING: "warning",
     NO_WORKERS: "critical",
+    UNREGISTERED_WEBHOOK: "warning",
 }
 KINDS = tuple(SEVERITY)
 LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}

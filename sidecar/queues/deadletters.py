@@ -1,40 +1,53 @@
 """Reading and acting on the dead-letter queue: list, show, replay, delete, purge.
 
 A dead letter is an RQ job on `{prefix}:dead-letter` whose argument is
-{"queue", "jobId", "data", "error", "attempts", "failedAt"} (see dlq.py). Replaying puts the
-original job back on its queue under its ORIGINAL id, with fresh attempts, so n8n sees the
-same Idempotency-Key; a job that is still waiting, scheduled or running is never duplicated.
+{"queue", "jobId", "data", "error", "attempts", "failedAt"} (see dlq.py). Listings read only
+the summary kept beside it (never the payload) and page through the list, or through the
+queue's zset, by index. An entry is found by its own id or by the original job's id.
+Replaying puts the original job back on its queue under its ORIGINAL id, with fresh
+attempts, so n8n sees the same Idempotency-Key; a job that is still waiting, scheduled or
+running is never duplicated.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 import redis
 
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.errors import Conflict, NotFound
 from sidecar.queues.connection import translate
+from sidecar.queues.dlq import (
+    SUMMARY_FIELD,
+    by_queue_key,
+    dlq_key,
+    index_key,
+    open_error,
+    trim_dead_letters,
+    trim_script,
+)
 from sidecar.queues.jobs import (
     DELIVER_FUNC,
     JOB_PREFIX,
     build_job,
     decode_data,
     persist,
-    queue_key,
     registry_key,
 )
-from sidecar.queues.names import dead_letter_queue
 from sidecar.settings import Settings
 from sidecar.typed.processors import RUN_FUNC, is_typed
 
 PENDING_STATUSES = frozenset({b"queued", b"started", b"scheduled"})
-SCAN_LIMIT = 100_000
+BATCH = 500
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """One dead-letter entry: `id` is the entry's own id, `jobId` the original job's."""
+    """One dead-letter entry: `id` is the entry's own id, `jobId` the original job's; `data`
+    (the captured request, as stored) only when the entry was loaded whole."""
 
     id: str
     queue: str
@@ -42,33 +55,31 @@ class DeadLetter:
     error: str
     attempts: int
     failedAt: str
-    data: dict
+    data: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
         """The entry without its captured request (for listings)."""
         return {k: v for k, v in asdict(self).items() if k != "data"}
 
 
-def _dlq_key(settings: Settings) -> str:
-    return queue_key(dead_letter_queue(settings.queue_prefix))
-
-
-def _load(client: redis.Redis, entry_id: str) -> DeadLetter | None:
-    return _parse(entry_id, client.hget(JOB_PREFIX + entry_id, "data"))
-
-
-def _parse(entry_id: str, raw: bytes | None) -> DeadLetter | None:
-    if raw is None:
+def _parse_summary(
+    cipher: PayloadCipher, entry_id: str, raw: bytes | None, data: dict | None = None
+) -> DeadLetter | None:
+    """The entry from its summary field (None when it has none, or an unreadable one)."""
+    try:
+        summary = json.loads(raw) if raw is not None else None
+    except ValueError:
         return None
-    entry = decode_data(raw)
+    if not isinstance(summary, dict) or not {"queue", "jobId"} <= summary.keys():
+        return None
     return DeadLetter(
         id=entry_id,
-        queue=entry["queue"],
-        jobId=entry["jobId"],
-        error=entry.get("error", ""),
-        attempts=int(entry.get("attempts", 0)),
-        failedAt=entry.get("failedAt", ""),
-        data=entry.get("data", {}),
+        queue=summary["queue"],
+        jobId=summary["jobId"],
+        error=open_error(cipher, summary.get("error", "")),
+        attempts=int(summary.get("attempts", 0)),
+        failedAt=summary.get("failedAt", ""),
+        data=data or {},
     )
 
 
@@ -88,35 +99,66 @@ def opened(settings: Settings, entry: DeadLetter) -> dict:
 def list_entries(
     client: redis.Redis, settings: Settings, queue: str | None, offset: int, limit: int
 ) -> tuple[list[DeadLetter], int]:
-    """A page of entries, oldest first, optionally only those of `queue`; (page, total)."""
+    """A page of entries, oldest first, optionally only those of `queue`; (page, total).
+
+    Reads `limit` summaries at most, never a payload (expired entries are dropped first)."""
+    cipher = PayloadCipher(settings.encryption_keys)
     with translate():
-        ids = [i.decode() for i in client.lrange(_dlq_key(settings), 0, SCAN_LIMIT - 1)]
-        with client.pipeline(transaction=False) as pipe:
-            for entry_id in ids:
-                pipe.hget(JOB_PREFIX + entry_id, "data")
-            raws = pipe.execute()
-    entries = [e for e in map(_parse, ids, raws) if e is not None]
-    if queue:
-        entries = [e for e in entries if e.queue == queue]
-    return entries[offset : offset + limit], len(entries)
+        trim_dead_letters(trim_script(client), settings)
+        ids, total = _page_ids(client, settings, queue, offset, offset + limit - 1)
+        raws = _summaries(client, ids)
+    entries = [_parse_summary(cipher, i, raw) for i, raw in zip(ids, raws, strict=True)]
+    return [e for e in entries if e is not None], total
 
 
-def get_entry(client: redis.Redis, entry_id: str) -> DeadLetter:
-    """One entry; NotFound when there is none with that id."""
+def _page_ids(
+    client: redis.Redis, settings: Settings, queue: str | None, first: int, last: int
+) -> tuple[list[str], int]:
+    """Entry ids first..last (inclusive) of the whole list or of `queue`, and their total."""
+    with client.pipeline(transaction=False) as pipe:
+        if queue:
+            pipe.zrange(by_queue_key(queue), first, last).zcard(by_queue_key(queue))
+        else:
+            pipe.lrange(dlq_key(settings), first, last).llen(dlq_key(settings))
+        ids, total = pipe.execute()
+    return [i.decode() for i in ids], int(total)
+
+
+def _summaries(client: redis.Redis, ids: list[str]) -> list[bytes | None]:
+    with client.pipeline(transaction=False) as pipe:
+        for entry_id in ids:
+            pipe.hget(JOB_PREFIX + entry_id, SUMMARY_FIELD)
+        return pipe.execute()
+
+
+def get_entry(client: redis.Redis, settings: Settings, given: str) -> DeadLetter:
+    """One entry, whole, by its id or its original job's id; NotFound for anything else
+    (a live job's id included)."""
     entry = None
-    if entry_id.isalnum():
+    if given.isalnum():
         with translate():
-            entry = _load(client, entry_id)
+            entry = _load(client, settings, given)
+            if entry is None:
+                target = client.get(index_key(given))
+                entry = _load(client, settings, target.decode()) if target else None
     if entry is None:
-        raise NotFound(f"no dead letter with id {entry_id!r}")
+        raise NotFound(f"no dead letter with id {given!r}")
     return entry
 
 
-def replay(client: redis.Redis, settings: Settings, entry_id: str) -> DeadLetter:
+def _load(client: redis.Redis, settings: Settings, entry_id: str) -> DeadLetter | None:
+    raw, data = client.hmget(JOB_PREFIX + entry_id, SUMMARY_FIELD, "data")
+    if raw is None or data is None:
+        return None
+    cipher = PayloadCipher(settings.encryption_keys)
+    return _parse_summary(cipher, entry_id, raw, decode_data(data).get("data", {}))
+
+
+def replay(client: redis.Redis, settings: Settings, given: str) -> DeadLetter:
     """Put the entry's job back on its queue with fresh attempts and drop the entry.
 
     Conflict when the original job is still waiting, scheduled or running."""
-    entry = get_entry(client, entry_id)
+    entry = get_entry(client, settings, given)
     original = JOB_PREFIX + entry.jobId
 
     def write(pipe: redis.client.Pipeline) -> None:
@@ -135,7 +177,7 @@ def replay(client: redis.Redis, settings: Settings, entry_id: str) -> DeadLetter
         )
         persist(pipe, entry.queue, job)
         pipe.hset(original, "sidecar_replayed_from", entry.id)
-        _remove(pipe, settings, entry.id)
+        _remove(pipe, settings, entry)
 
     with translate():
         client.transaction(write, original, JOB_PREFIX + entry.id)
@@ -143,40 +185,65 @@ def replay(client: redis.Redis, settings: Settings, entry_id: str) -> DeadLetter
 
 
 def replay_all(
-    client: redis.Redis, settings: Settings, queue: str | None, progress: object = None
+    client: redis.Redis,
+    settings: Settings,
+    queue: str | None,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[int, int]:
-    """Replay every entry (of `queue`, if given); (replayed, skipped as still pending)."""
-    entries, _ = list_entries(client, settings, queue, 0, SCAN_LIMIT)
+    """Replay every entry (of `queue`, if given), one at a time; (replayed, skipped as still
+    pending or gone)."""
     replayed = skipped = 0
-    for entry in entries:
+    for entry_id in _all_ids(client, settings, queue):
         try:
-            replay(client, settings, entry.id)
+            replay(client, settings, entry_id)
             replayed += 1
         except (Conflict, NotFound):
             skipped += 1
-        if callable(progress):
+        if progress is not None:
             progress(1)
     return replayed, skipped
 
 
-def delete(client: redis.Redis, settings: Settings, entry_id: str) -> None:
-    """Delete one entry; NotFound when there is none."""
-    get_entry(client, entry_id)
+def delete(client: redis.Redis, settings: Settings, given: str) -> DeadLetter:
+    """Delete one entry (by its id or its original job's); NotFound when there is none."""
+    entry = get_entry(client, settings, given)
     with translate(), client.pipeline(transaction=True) as pipe:
-        _remove(pipe, settings, entry_id)
+        _remove(pipe, settings, entry)
         pipe.execute()
+    return entry
 
 
 def purge(client: redis.Redis, settings: Settings, queue: str | None) -> int:
-    """Delete every entry (of `queue`, if given); how many were deleted."""
-    entries, _ = list_entries(client, settings, queue, 0, SCAN_LIMIT)
-    with translate(), client.pipeline(transaction=True) as pipe:
-        for entry in entries:
-            _remove(pipe, settings, entry.id)
-        pipe.execute()
-    return len(entries)
+    """Delete every entry (of `queue`, if given), BATCH at a time; how many were deleted."""
+    cipher, deleted = PayloadCipher(settings.encryption_keys), 0
+    ids = _all_ids(client, settings, queue)
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        with translate():
+            raws = _summaries(client, chunk)
+            with client.pipeline(transaction=True) as pipe:
+                for entry_id, raw in zip(chunk, raws, strict=True):
+                    entry = _parse_summary(cipher, entry_id, raw)
+                    if entry is not None:
+                        _remove(pipe, settings, entry)
+                        deleted += 1
+                pipe.execute()
+    return deleted
 
 
-def _remove(pipe: redis.client.Pipeline, settings: Settings, entry_id: str) -> None:
-    pipe.lrem(_dlq_key(settings), 1, entry_id)
-    pipe.delete(JOB_PREFIX + entry_id)
+def _all_ids(client: redis.Redis, settings: Settings, queue: str | None) -> list[str]:
+    """Every entry id (of `queue`), oldest first: at most about SIDECAR_DLQ_MAX_ENTRIES."""
+    with translate():
+        raw = (
+            client.zrange(by_queue_key(queue), 0, -1)
+            if queue
+            else client.lrange(dlq_key(settings), 0, -1)
+        )
+    return [i.decode() for i in raw]
+
+
+def _remove(pipe: redis.client.Pipeline, settings: Settings, entry: DeadLetter) -> None:
+    pipe.lrem(dlq_key(settings), 1, entry.id)
+    pipe.zrem(by_queue_key(entry.queue), entry.id)
+    pipe.delete(JOB_PREFIX + entry.id)
+    pipe.delete(index_key(entry.jobId))

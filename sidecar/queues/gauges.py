@@ -1,5 +1,6 @@
 """Prometheus gauges read from Redis at scrape time: depth, states, delivery stats, oldest
-waiting job, live workers. Built per scrape on a private registry, so nothing global."""
+waiting job, live workers; and sidecar_dlq_dropped_total, a counter the workers keep in
+Redis. Built per scrape on a private registry, so nothing global."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from collections.abc import Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from rq.utils import utcparse
 
 from sidecar.errors import BackendUnavailable
 from sidecar.queues.connection import translate
+from sidecar.queues.dlq import UNREGISTERED, dropped_counts
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics
@@ -50,6 +52,12 @@ class QueueCollector(Collector):
         )
         workers.add_metric([], float(self.client.zcount(WORKERS_KEY, time.time() - 60, "+inf")))
         yield workers
+        dropped = CounterMetricFamily(
+            "sidecar_dlq_dropped", "Dead letters not kept, per reason", labels=["reason"]
+        )
+        for reason, count in {UNREGISTERED: 0, **dropped_counts(self.client)}.items():
+            dropped.add_metric([reason], float(count))
+        yield dropped
 
     def _delivery_stats(self) -> Iterator[GaugeMetricFamily]:
         stats = queue_metrics(self.client, self.queues)

@@ -8,7 +8,15 @@ from importlib.resources import files
 import redis
 from redis.commands.core import Script
 
-NAMES = ("dequeue", "record", "sweep_stalled", "promote_scheduled", "trim_registry", "ingest")
+NAMES = (
+    "dequeue",
+    "record",
+    "sweep_stalled",
+    "promote_scheduled",
+    "trim_registry",
+    "ingest",
+    "trim_dead_letters",
+)
 
 
 @cache
@@ -30,3 +38,4 @@ class Scripts:
     promote_scheduled: Script
     trim_registry: Script
     ingest: Script
+    trim_dead_letters: Script

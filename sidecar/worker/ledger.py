@@ -4,7 +4,9 @@ caps on kept jobs are enforced once a second, not per batch.
 
 done  -> RQ finished registry, delivered marker (so a re-run never delivers twice)
 retry -> RQ scheduled registry at now + backoff (promoted back to the queue when due)
-dead  -> RQ failed registry + an entry on the dead-letter queue
+dead  -> RQ failed registry + an entry on the dead-letter queue (n8n's "webhook is not
+         registered" 404s: within the cap of unregistered.py)
+Once a second, too, the dead-letter queue's limits (queues/dlq.py).
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ import zlib
 
 import redis
 
-from sidecar.queues.dlq import add_dead_letter, entry_for
+from sidecar.queues.dlq import (
+    UNREGISTERED,
+    add_dead_letter,
+    adopt_legacy_entries,
+    count_dropped,
+    entry_for,
+    trim_dead_letters,
+)
 from sidecar.queues.jobs import JOB_PREFIX, TakenJob, registry_key, rq_now
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.worker.outcomes import RecordArgs
 from sidecar.worker.policy import Outcome, retry_delay
+from sidecar.worker.unregistered import UnregisteredCap
 
 log = logging.getLogger("sidecar.worker")
 TRIM_EVERY_SECONDS = 1.0
@@ -38,6 +48,8 @@ class Ledger:
         self.client, self.scripts, self.settings, self.exec_id = client, scripts, settings, exec_id
         self._untrimmed: set[str] = set()  # queues with outcomes recorded since their last trim
         self._next_trim = 0.0
+        self.unregistered = UnregisteredCap(client, settings)
+        self._adopted = False  # dead letters of earlier versions (dlq.adopt_legacy_entries)
 
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
         """Write every outcome in one round trip (lua/record.lua); return counts per final
@@ -56,14 +68,19 @@ class Ledger:
         return counts
 
     def trim_due(self, force: bool = False) -> None:
-        """Enforce the count caps on queues with new outcomes, at most once every
-        TRIM_EVERY_SECONDS (a cap may be passed by that much meanwhile); `force` at exit."""
+        """Enforce the count caps on queues with new outcomes and the dead-letter limits, at
+        most once every TRIM_EVERY_SECONDS (a cap may be passed by that much meanwhile);
+        `force` at exit. The first time, adopt dead letters of earlier versions."""
         now = time.monotonic()
         if not force and now < self._next_trim:
             return
         self._next_trim = now + TRIM_EVERY_SECONDS
         while self._untrimmed:
             self.trim(self._untrimmed.pop())
+        trim_dead_letters(self.scripts.trim_dead_letters, self.settings)
+        if not self._adopted:
+            self._adopted = True
+            adopt_legacy_entries(self.client, self.settings)
 
     def _final_kind(self, job: TakenJob, outcome: Outcome) -> str:
         if outcome.kind == "retry" and job.attempt >= self.settings.job_attempts:
@@ -86,18 +103,25 @@ class Ledger:
         if not dead:
             self.scripts.record(args=argv)
             return
+        dropped = self.unregistered.over_cap(dead)
         with self.client.pipeline(transaction=True) as pipe:
             self.scripts.record(args=argv, client=pipe)
             for job, outcome in dead:
-                entry = entry_for(job.queue, job.id, job.payload, outcome.error, job.attempt)
-                add_dead_letter(self.client, pipe, self.settings, entry)
+                if job.id in dropped:
+                    log.info("job %s failed, not dead-lettered: %s", job.id, outcome.error)
+                    count_dropped(pipe, UNREGISTERED)
+                    continue
                 log.warning(
                     "job %s dead-lettered after %d attempt(s): %s",
                     job.id,
                     job.attempt,
                     outcome.error,
                 )
+                entry = entry_for(job.queue, job.id, job.payload, outcome.error, job.attempt)
+                add_dead_letter(self.client, pipe, self.settings, entry)
             pipe.execute()
+        if dropped:
+            self.unregistered.alert(dropped)
 
     def fail(self, pipe: redis.client.Pipeline, job_id: str, queue: str, error: str) -> None:
         """Mark a job failed in RQ's terms (status, exc_info, failed registry, TTL)."""
