@@ -20,11 +20,29 @@ from urllib.parse import urlsplit
 MASK = "***"
 MIN_KNOWN_CHARS = 4  # shorter "secrets" would mask ordinary words
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"/@:]*):[^\s'\"]*@")
+# A header, parameter or setting whose name holds one of these may carry a secret.
+SECRET_NAME_PARTS = (
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "pwd",
+    "sig",
+    "auth",
+    "session",
+    "credential",
+)
 _SECRET_QUERY = re.compile(
-    r"(?P<head>[?&;][^=&\s'\"#]*(?:token|key|secret|pass|pwd|sig|auth|session|credential)"
+    rf"(?P<head>[?&;][^=&\s'\"#]*(?:{'|'.join(SECRET_NAME_PARTS)})"
     r"[^=&\s'\"#]*=)[^&;\s'\"#]+",
     re.IGNORECASE,
 )
+
+
+def secret_name(name: str) -> bool:
+    """Whether a header or parameter called `name` may carry a secret (SECRET_NAME_PARTS)."""
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_NAME_PARTS)
 
 
 def redact(text: str, *known: str | None) -> str:

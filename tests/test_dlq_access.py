@@ -23,6 +23,8 @@ ROLE_TOKEN = {"viewer": "v-token", "operator": "o-token", "admin": "a-token"}
 ROUTES = """
 - match: /webhook/signed
   hmac: {secret_env: DLQ_TEST_SECRET, header: X-Shop-Hmac, prefix: "sha256="}
+- match: /webhook/shared
+  secret: {env: DLQ_TEST_SECRET, header: X-Shared-Word}
 """
 BODY = b'{"order": 7, "card": "4111"}'
 
@@ -94,6 +96,20 @@ def test_viewers_see_no_body_and_no_secrets(make_settings) -> None:
     assert "body" not in entry["data"] and entry["redacted"] is True
     assert entry["data"]["path"] == "/webhook/signed"
     assert entry["data"]["query"] == "api_token=[redacted]&page=2"
+
+
+def test_viewers_do_not_see_a_routes_shared_secret_header(make_settings) -> None:
+    settings = make_settings()
+    client = create_app(settings).test_client()
+    headers = {"X-Shared-Word": "shop-secret"}
+    response = client.post("/webhook/shared", data=BODY, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    deliver_all(settings)
+
+    entry = shown(client, "viewer", response.get_json()["jobId"])
+
+    assert "shop-secret" not in json.dumps(entry)
+    assert ["X-Shared-Word", "[redacted]"] in entry["data"]["headers"]
 
 
 @pytest.mark.parametrize("role", ["operator", "admin"])

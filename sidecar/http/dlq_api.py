@@ -2,7 +2,7 @@
 
 `{id}` is a dead letter's own id or the original job's id (the one the sender got in its
 202). A viewer sees a dead letter's captured request without its body and with sensitive
-headers redacted (redaction.py); operators and admins see all of it.
+headers redacted (viewer_payload.py); operators and admins see all of it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sidecar.http.api_support import (
     settings,
 )
 from sidecar.http.auth import require
-from sidecar.http.redaction import for_viewer
+from sidecar.http.viewer_payload import for_viewer
 from sidecar.queues import deadletters
 
 blueprint = Blueprint("dlq", __name__, url_prefix="/v1/dlq")
@@ -47,9 +47,9 @@ def show_dead_letter(entry_id: str) -> Response:
 
 
 def _signature_headers() -> list[str]:
-    """The header names the routes file checks HMAC signatures in."""
+    """The header names the routes file checks HMAC signatures or shared secrets in."""
     routes = current_app.extensions["sidecar"].routes
-    return [rule.hmac.header for rule in routes.rules if rule.hmac is not None]
+    return [check.header for rule in routes.rules for check in (rule.hmac, rule.secret) if check]
 
 
 @blueprint.post("/<entry_id>/replay")

@@ -1,7 +1,8 @@
 """What a viewer may see of a captured request: no body, sensitive headers redacted.
 
 Sensitive: Authorization, Proxy-Authorization, Cookie, Set-Cookie, any header whose name
-contains signature, token, secret, key or auth, and the routes' HMAC signature headers.
+looks secret (sidecar.redact.secret_name: token, key, secret, sig, auth, …), and the routes'
+HMAC signature and secret headers.
 Query parameters with such names are redacted too. Operators and admins see everything.
 """
 
@@ -9,20 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sidecar.redact import secret_name
+
 REDACTED = "[redacted]"
 SENSITIVE_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-SENSITIVE_PARTS = ("signature", "token", "secret", "key", "auth")
 VISIBLE_FIELDS = ("method", "path", "query", "headers", "receivedAt", "operation")
 
 
 def is_sensitive(name: str, extra: frozenset[str] = frozenset()) -> bool:
     """Whether a header or parameter called `name` may carry a secret."""
     lowered = name.strip().lower()
-    return (
-        lowered in SENSITIVE_NAMES
-        or lowered in extra
-        or any(part in lowered for part in SENSITIVE_PARTS)
-    )
+    return lowered in SENSITIVE_NAMES or lowered in extra or secret_name(lowered)
 
 
 def for_viewer(payload: dict, secret_headers: Iterable[str] = ()) -> dict:

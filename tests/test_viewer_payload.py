@@ -1,10 +1,10 @@
-"""What a viewer sees of a captured request (sidecar/http/redaction.py)."""
+"""What a viewer sees of a captured request (sidecar.http.viewer_payload.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from sidecar.http.redaction import REDACTED, for_viewer, is_sensitive
+from sidecar.http.viewer_payload import REDACTED, for_viewer, is_sensitive
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,8 @@ def test_a_viewer_gets_no_body_nor_typed_data() -> None:
     assert for_viewer({"operation": "tasks:create", "data": {"x": 1}}) == {
         "operation": "tasks:create"
     }
+
+
+def test_a_routes_shared_secret_header_is_sensitive_whatever_its_name() -> None:
+    shown = for_viewer({"headers": [["X-Gitlab-Thing", "s3cr3t"]]}, ["x-gitlab-thing"])
+    assert shown["headers"] == [["X-Gitlab-Thing", REDACTED]]
