@@ -143,6 +143,23 @@ def test_the_error_text_is_sealed_at_rest(make_settings, rdb: redis.Redis) -> No
     assert "is not registered" in shown(client, "admin", entry_id)["error"]
 
 
+def test_the_failed_job_and_its_event_keep_no_answer_body_in_clear(
+    make_settings, rdb: redis.Redis
+) -> None:
+    settings = make_settings(SIDECAR_ENCRYPTION_KEY=Fernet.generate_key().decode())
+    client = create_app(settings).test_client()
+    (job_id,) = make_dead_letters(client, settings)
+
+    kept = rdb.hgetall(f"rq:job:{job_id}")
+    at_rest = zlib.decompress(kept[b"exc_info"]) + kept[b"sidecar_error"]
+    events = b"".join(v for _, fields in rdb.xrange("sidecar:events") for v in fields.values())
+    assert kept[b"sidecar_error"] == b"n8n answered HTTP 404"
+    assert b"not registered" not in at_rest and b"not registered" not in events
+    viewed = client.get(f"/v1/jobs/{job_id}", headers=auth("viewer")).get_json()
+    assert viewed["error"] == "n8n answered HTTP 404"
+    assert "is not registered" in shown(client, "admin", job_id)["error"]  # sealed, opened
+
+
 def test_a_live_jobs_id_is_not_a_dead_letter(make_settings) -> None:
     settings = make_settings()
     client = create_app(settings).test_client()

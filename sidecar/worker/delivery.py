@@ -13,6 +13,7 @@ from sidecar.upstream import Upstream, UpstreamResponse
 from sidecar.worker.policy import Outcome, classify, parse_retry_after
 
 ERROR_BODY_CHARS = 300
+ANSWER_PREFIX = "n8n answered HTTP "
 
 
 def delivery_headers(job_id: str, attempt: int, captured: CapturedRequest) -> dict[str, str]:
@@ -65,9 +66,17 @@ def _read_body(answer: UpstreamResponse) -> bytes:
 
 
 def _describe_answer(status: int, body: bytes) -> str:
-    """A short error text for a non-2xx answer from n8n."""
+    """A short error text for a non-2xx answer from n8n (ANSWER_PREFIX, status, body)."""
     text = body[:ERROR_BODY_CHARS].decode("utf-8", errors="replace")
-    return f"n8n answered HTTP {status}: {text}"
+    return f"{ANSWER_PREFIX}{status}: {text}"
+
+
+def without_answer_body(error: str) -> str:
+    """`error` without the part of n8n's answer body in it: what is kept in clear (job hash,
+    events) when payloads are sealed; the dead letter keeps the whole text, sealed."""
+    if error.startswith(ANSWER_PREFIX):
+        return error.partition(": ")[0]
+    return error
 
 
 class DeliveryFailed(Exception):

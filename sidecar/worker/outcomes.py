@@ -12,6 +12,7 @@ from sidecar.events import STREAM_KEY, STREAM_MAXLEN, encode_data
 from sidecar.queues import stats
 from sidecar.queues.jobs import DELIVERED_PREFIX, JOB_PREFIX, TakenJob, locks_key, registry_key
 from sidecar.settings import Settings
+from sidecar.worker.delivery import without_answer_body
 from sidecar.worker.policy import Outcome
 
 ERROR_IN_EVENT_CHARS = 300
@@ -30,6 +31,7 @@ class RecordArgs:
         self.head += [self.failed_ttl, STREAM_KEY, STREAM_MAXLEN]
         self.head += [stats.BUCKET_TTL_SECONDS, stats.SAMPLE_SIZE]
         self.minute = int(time.time() // 60)
+        self.kept_error = without_answer_body if settings.encryption_keys else str
         self.queues: dict[str, int] = {}  # queue -> its number in the script (from 1)
         self.jobs: list = []
 
@@ -37,14 +39,14 @@ class RecordArgs:
         """One job reaching `kind` (done, retry or dead); `retry_delay` in seconds for a retry."""
         number = self.queues.setdefault(job.queue, len(self.queues) + 1)
         ms = outcome.duration * 1000
+        error = self.kept_error(outcome.error)
         if kind == "done":
             row = [outcome.status or 0, "", "", time.time() + self.done_ttl]
         elif kind == "retry":
-            row = ["", outcome.error, "", time.time() + retry_delay]
+            row = ["", error, "", time.time() + retry_delay]
         else:
-            exc_info = zlib.compress(outcome.error.encode())
-            row = ["", outcome.error, exc_info, time.time() + self.failed_ttl]
-        event = "" if kind == "retry" else event_data(job, outcome, kind, ms)
+            row = ["", error, zlib.compress(error.encode()), time.time() + self.failed_ttl]
+        event = "" if kind == "retry" else event_data(job, outcome, kind, ms, error)
         self.jobs += [number, kind, job.id, *row, round(ms, 3), event]
 
     def argv(self) -> list:
@@ -62,7 +64,7 @@ class RecordArgs:
         return [*self.head, len(self.queues), *keys, *self.jobs]
 
 
-def event_data(job: TakenJob, outcome: Outcome, kind: str, ms: float) -> str:
+def event_data(job: TakenJob, outcome: Outcome, kind: str, ms: float, error: str) -> str:
     """The `data` field of a job's completed / failed event (events.py's encoding)."""
     data = {
         "jobId": job.id,
@@ -72,5 +74,5 @@ def event_data(job: TakenJob, outcome: Outcome, kind: str, ms: float) -> str:
         "ms": round(ms, 1),
     }
     if kind == "dead":
-        data["error"] = outcome.error[:ERROR_IN_EVENT_CHARS]
+        data["error"] = error[:ERROR_IN_EVENT_CHARS]
     return encode_data(data)
