@@ -12,6 +12,7 @@ from sidecar.mode.history import (
     SIGNAL_FIELDS,
     SIGNALS_SERIES,
     History,
+    HistoryRecorder,
     column,
     queue_series,
 )
@@ -88,3 +89,9 @@ def test_a_full_week_stays_bounded_and_its_memory_is_measured(rdb: redis.Redis) 
     assert set(sizes) == {"sidecar:history:signals", f"sidecar:history:{queue_series(QUEUE)}"}
     print(f"history memory for a full week: {sizes}")  # the figures quoted in the docs
     assert all(0 < size < WEEK_BUDGET_BYTES for size in sizes.values())
+
+
+def test_the_recorder_never_raises_when_redis_is_down(dead_redis: redis.Redis) -> None:
+    record = HistoryRecorder(dead_redis, "flrts", clock=lambda: T0)
+
+    assert record(Signals(1, 2, 3), "single") is None  # logged, and the tick goes on

@@ -145,10 +145,12 @@ def _windows(
             bands.append(_band(at - thresholds.sustain_seconds, at, "sustain"))
         elif after < 0.5 <= before:
             bands.append(_band(at - thresholds.cooldown_seconds, at, "cool-down"))
-    for track in controller.tracks.values() if controller else []:
-        if controller and controller.mode == "single" and track.over_since:
+    if controller is None:
+        return bands
+    for track in controller.tracks.values():
+        if controller.mode == "single" and track.over_since:
             bands.append(_band(track.over_since, now, "sustain", running=True))
-        if controller and controller.mode == "queue" and track.under_since:
+        if controller.mode == "queue" and track.under_since:
             bands.append(_band(track.under_since, now, "cool-down", running=True))
     return bands
 

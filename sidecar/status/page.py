@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -49,7 +50,8 @@ def install(app: Flask, settings: Settings) -> None:
     app.register_blueprint(blueprint)
 
 
-def _state():
+def _state() -> Any:
+    """The app's SidecarState (not imported: sidecar.app imports this module)."""
     return current_app.extensions["sidecar"]
 
 
