@@ -12,6 +12,7 @@ from sidecar.http import api, dlq_api, health, jobs_api, mode_api, openapi
 from sidecar.http.errors import error_answer
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
+from sidecar.mode.history import HistoryRecorder
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
 from sidecar.mode.signals import RATE
@@ -20,6 +21,7 @@ from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake
 from sidecar.routes import Routes, load_routes
 from sidecar.settings import Settings
+from sidecar.status import page as status_page
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import Upstream
 
@@ -68,6 +70,7 @@ def create_app(settings: Settings) -> Flask:
     app.register_blueprint(jobs_api.blueprint)
     app.register_blueprint(mode_api.blueprint)
     app.register_blueprint(openapi.blueprint)
+    status_page.install(app, settings)
     if not settings.admin_tokens:
         log.warning("SIDECAR_ADMIN_TOKENS is not set: the management API (/v1) refuses every call")
     _install_error_handlers(app)
@@ -97,6 +100,7 @@ def start_monitor(app: Flask) -> Monitor:
         store=state.store,
         n8n_health=state.upstream.healthy,
         live_workers=lambda: live_worker_count(client) if client else 0,
+        history=HistoryRecorder(client, state.settings.queue_prefix) if client else None,
     )
     return monitor.start()
 

@@ -1,8 +1,10 @@
-"""`n8n-sidecar mode single|queue|auto` and `n8n-sidecar status [--json]`."""
+"""`n8n-sidecar mode single|queue|auto` and `n8n-sidecar status [--json] [--watch]`."""
 
 from __future__ import annotations
 
 import json
+import sys
+import time
 
 import click
 
@@ -17,6 +19,7 @@ from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.settings import Settings
+from sidecar.status.sparkline import render_sparklines, signal_minutes
 
 COLUMNS = ("waiting", "active", "delayed", "completed", "failed", "paused")
 
@@ -37,16 +40,61 @@ def mode(wanted: str) -> None:
     click.echo(f"mode {view.mode} ({pinned})")
 
 
+CLEAR = "\x1b[H\x1b[2J"
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(as_json: bool) -> None:
+@click.option(
+    "--watch", is_flag=True, help="Redraw every --interval seconds, with signal sparklines."
+)
+@click.option(
+    "--interval", type=click.FloatRange(0), default=2.0, show_default=True, help="With --watch."
+)
+@click.option(
+    "--iterations", type=click.IntRange(0), default=0, help="With --watch: stop after N (0: never)."
+)
+def status(as_json: bool, watch: bool, interval: float, iterations: int) -> None:
     """Mode, why, signals against thresholds, queue counts, dead letters and live workers."""
     settings = settings_or_exit()
+    if watch:
+        watch_status(settings, interval, iterations)
+        return
     try:
         report = collect_status(settings)
     except BackendUnavailable as exc:
         fail(str(exc), 1)
     click.echo(json.dumps(report, indent=2) if as_json else render_status(report))
+
+
+def watch_status(settings: Settings, interval: float, iterations: int) -> None:
+    """Redraw the status with sparklines every `interval` s, `iterations` times (0: until ^C).
+    A Redis failure is shown and retried at the next redraw."""
+    clear = CLEAR if sys.stdout.isatty() else "\n"
+    drawn = 0
+    try:
+        while True:
+            click.echo(clear + watch_screen(settings))
+            drawn += 1
+            if iterations and drawn >= iterations:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+
+
+def watch_screen(settings: Settings) -> str:
+    """One redraw: the status table and, with Redis, the last hour as sparklines."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    try:
+        report = collect_status(settings)
+        text = render_status(report)
+        if settings.redis_configured:
+            minutes = signal_minutes(connect(settings), time.time())
+            text += "\n\n" + render_sparklines(minutes)
+    except BackendUnavailable as exc:
+        text = f"error: {exc}"
+    return f"n8n-sidecar status  {stamp}  (Ctrl-C to stop)\n\n{text}"
 
 
 def collect_status(settings: Settings) -> dict:

@@ -127,6 +127,7 @@ class Settings(BaseSettings):
     max_body_bytes: Count = Field(16 * 1024 * 1024, alias="SIDECAR_MAX_BODY_BYTES")
     routes_file: str | None = Field(None, alias="SIDECAR_ROUTES_FILE")
     admin_tokens: Annotated[dict[str, str], NoDecode] = Field({}, alias="SIDECAR_ADMIN_TOKENS")
+    session_secret: SecretStr | None = Field(None, alias="SIDECAR_SESSION_SECRET")
     typed_paths: Annotated[dict[str, str], NoDecode] = Field({}, alias="SIDECAR_TYPED_PATHS")
     encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         [], alias="SIDECAR_ENCRYPTION_KEY"

@@ -17,6 +17,7 @@ from support.queues import wait_until
 from sidecar.app import create_app
 from sidecar.events import STREAM_KEY
 from sidecar.queues.connection import connect
+from sidecar.queues.deadletters import newest_entries
 from sidecar.queues.dlq import DEAD_LETTER_FUNC, entry_for
 from sidecar.queues.jobs import build_job, decode_data, persist
 from sidecar.settings import Settings, load_settings
@@ -65,6 +66,20 @@ def test_only_the_newest_entries_are_kept(make_settings, rdb: redis.Redis) -> No
     assert len(rdb.keys("rq:job:*")) == 5 + 3  # the 5 failed jobs, 3 entries: none left over
     assert all(rdb.exists(f"rq:job:{e}") for e in entries)
     assert [rdb.exists(f"sidecar:dlq:job:{j}") for j in job_ids] == [0, 0, 1, 1, 1]
+
+
+def test_the_newest_entries_come_newest_first(make_settings) -> None:
+    settings = make_settings()
+    client = create_app(settings).test_client()
+    job_ids = []
+    for i in range(3):  # one worker run each: a known order
+        job_ids.append(client.post(f"/webhook/gone-{i}", data=b"x").get_json()["jobId"])
+        deliver_all(settings)
+
+    entries, total = newest_entries(connect(settings), settings, 2)
+
+    assert total == 3
+    assert [entry.jobId for entry in entries] == [job_ids[2], job_ids[1]]
 
 
 def test_entries_expire_with_their_index_and_list_ids(make_settings, rdb: redis.Redis) -> None:

@@ -13,6 +13,7 @@ from support.alert_receiver import AlertReceiver
 from sidecar.events import STREAM_KEY
 from sidecar.mode import signals
 from sidecar.mode.alerts import Alerter
+from sidecar.mode.history import SIGNALS_SERIES, History, HistoryRecorder
 from sidecar.mode.latency import KEY as LATENCY_KEY
 from sidecar.mode.latency import LatencyReservoir
 from sidecar.mode.local_store import open_store
@@ -263,3 +264,32 @@ def test_a_worker_flushes_its_answer_times(rdb: redis.Redis) -> None:
 
     members = [m.split(b":", 1)[0] for m in rdb.zrange(LATENCY_KEY, 0, -1)]
     assert b"4.200000" in members
+
+
+def test_only_the_evaluator_records_history_one_row_a_minute(
+    build, rdb: redis.Redis, redis_url: str
+) -> None:
+    clock = FakeClock()
+    other = redis.Redis.from_url(redis_url)
+    evaluator = build(rdb, clock, history=HistoryRecorder(rdb, PREFIX, clock))
+    follower = build(other, clock, history=HistoryRecorder(other, PREFIX, clock))
+    rows = History(rdb)
+
+    run(evaluator, clock, 2, webhooks_per_tick=5)  # 3 ticks within one minute
+    assert follower.tick().outcome == "follower"
+    clock.advance(60)
+    run(evaluator, clock, 0)
+    pinned = evaluator.store.pin("queue", by="test")
+    clock.advance(60)
+    assert evaluator.tick().outcome == "pinned"  # pinned: sampled and recorded all the same
+
+    recorded = rows.rows(SIGNALS_SERIES, 0)
+    assert [r.at for r in recorded] == [
+        (clock.now - 120) // 60 * 60,
+        (clock.now - 60) // 60 * 60,
+        clock.now // 60 * 60,
+    ]
+    assert [r.values[0] for r in recorded] == [15, 15, 15]  # the minute's last sample
+    assert [r.values[-1] for r in recorded] == [0, 0, 1]  # the mode: single, single, queue
+    assert pinned.mode == "queue"
+    other.close()

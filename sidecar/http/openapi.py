@@ -378,6 +378,37 @@ def webhook_paths() -> dict[str, dict]:
     return {f"/{prefix}/{{path}}": dict.fromkeys(methods, operation) for prefix in PREFIXES}
 
 
+def status_paths() -> dict[str, dict]:
+    """The /status page and its form posts (HTML, session cookie; see docs/operations.md)."""
+    html = {"content": {"text/html": {"schema": STR}}}
+    page = {
+        "200": {"description": "the page, or the sign-in form when signed out", **html},
+        **errors(400),
+    }
+    back = {"303": {"description": "done: back to /status"}, **errors(400, 403, 404, 409)}
+    form = {"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+
+    def post(summary: str, **extra: Any) -> dict:
+        return {"post": {"summary": summary, "requestBody": form, "responses": back, **extra}}
+
+    sign_in = post("sign in: form token, csrf")
+    sign_in["post"]["responses"] = {
+        **back,
+        "401": {"description": "unknown token: the form again", **html},
+    }
+    return {
+        "/status": {"get": {"summary": "status page (?range=1h|6h|24h|7d)", "responses": page}},
+        "/status/sign-in": sign_in,
+        "/status/sign-out": post("sign out: form csrf"),
+        "/status/queues/{queue}/{action}": post(
+            "pause or resume a queue (role: operator): form csrf",
+            parameters=[param("queue"), param("action", schema={"enum": ["pause", "resume"]})],
+        ),
+        "/status/dlq/replay": post("replay one dead letter (form entry) or all (role: operator)"),
+        "/status/mode": post("pin single or queue, or unpin with auto (role: admin): form mode"),
+    }
+
+
 def typed_schemas() -> tuple[list[str], dict[str, dict]]:
     """The typed-job models as components: (the nine top-level names, every schema)."""
     top, schemas = [], {}
@@ -397,7 +428,7 @@ def document(
     return {
         "openapi": "3.1.0",
         "info": {"title": "n8n-sidecar", "version": __version__},
-        "paths": {**api_paths(), **webhook_paths(), **(extra_paths or {})},
+        "paths": {**api_paths(), **webhook_paths(), **status_paths(), **(extra_paths or {})},
         "components": {
             "schemas": {**SCHEMAS, **typed_schemas()[1], **(extra_schemas or {})},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -5,8 +5,8 @@ Every SIDECAR_MONITOR_INTERVAL_SECONDS each gateway's Monitor:
 1. flushes this process's webhook and latency counters to Redis;
 2. tries to take (or renew) the evaluator lock — the other gateways stop here;
 3. the evaluator reads the shared mode, raises health alerts (n8n_unreachable,
-   dlq_growing, no_workers), samples the signals and saves them for /v1/mode; a pinned
-   mode ends the tick here;
+   dlq_growing, no_workers), samples the signals and saves them for /v1/mode and the
+   history (/status, `status --watch`); a pinned mode ends the tick here;
 4. loads the controller state from the store, runs the controller with the drained-queues
    rule, records the decision (only while still holding the lock and not pinned), and
    raises an alert for every controller event.
@@ -122,7 +122,8 @@ class Monitor(Periodic):
     """The mode monitor of one gateway. Parameters: `settings`, `client` (None without
     Redis); optional parts (built from settings when None): `store`, `alerter`, `sampler`,
     `lock` (its TTL `lock_ttl_seconds`, default 3 intervals); health callables
-    `n8n_health() -> (ok, detail)` and `live_workers() -> int` (skipped when None)."""
+    `n8n_health() -> (ok, detail)` and `live_workers() -> int` (skipped when None);
+    `history(signals, mode)` called with each sample the evaluator takes (history.py)."""
 
     def __init__(
         self,
@@ -136,6 +137,7 @@ class Monitor(Periodic):
         lock_ttl_seconds: float | None = None,
         n8n_health: Callable[[], tuple[bool, str]] | None = None,
         live_workers: Callable[[], int] | None = None,
+        history: Callable[[Signals, str], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(settings.monitor_interval_seconds, "mode-monitor")
@@ -149,6 +151,7 @@ class Monitor(Periodic):
         ttl = lock_ttl_seconds or 3 * settings.monitor_interval_seconds
         self.lock = lock or (LocalLock() if client is None else EvaluatorLock(client, ttl))
         self.n8n_health, self.live_workers = n8n_health, live_workers
+        self.history = history
         self._last_mode: str | None = None
         self._last_dlq: int | None = None
         self._last_signals = Signals()
@@ -192,6 +195,8 @@ class Monitor(Periodic):
         signals = self._last_signals = self.sampler.sample()
         metrics.publish_signals(signals, self.thresholds)
         self.store.save_signals(signals, self.sampler.errors())  # shown even while pinned
+        if self.history is not None:
+            self.history(signals, view.mode)  # best effort: never raises
         if view.pinned:
             return Tick("pinned", view, signals)
         controller = Controller(self.thresholds, self.clock, self._state_for(view))

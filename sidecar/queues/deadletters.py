@@ -102,13 +102,28 @@ def list_entries(
     """A page of entries, oldest first, optionally only those of `queue`; (page, total).
 
     Reads `limit` summaries at most, never a payload (expired entries are dropped first)."""
+    return _read_page(client, settings, queue, offset, offset + limit - 1)
+
+
+def _read_page(
+    client: redis.Redis, settings: Settings, queue: str | None, first: int, last: int
+) -> tuple[list[DeadLetter], int]:
+    """Entries first..last (list positions, negative from the end) after a trim; (page, total)."""
     cipher = PayloadCipher(settings.encryption_keys)
     with translate():
         trim_dead_letters(trim_script(client), settings)
-        ids, total = _page_ids(client, settings, queue, offset, offset + limit - 1)
+        ids, total = _page_ids(client, settings, queue, first, last)
         raws = _summaries(client, ids)
     entries = [_parse_summary(cipher, i, raw) for i, raw in zip(ids, raws, strict=True)]
     return [e for e in entries if e is not None], total
+
+
+def newest_entries(
+    client: redis.Redis, settings: Settings, count: int
+) -> tuple[list[DeadLetter], int]:
+    """The newest `count` entries, newest first, and the total; summaries only."""
+    entries, total = _read_page(client, settings, None, -count, -1)
+    return entries[::-1], total
 
 
 def _page_ids(

@@ -1,0 +1,1 @@
+"""The /status page: sign-in, data gathering, SVG charts."""
