@@ -22,12 +22,16 @@ from support.queues import (
     fetch,
     received_for,
     status,
+    wait_until,
     wait_webhooks,
     webhooks,
 )
 from support.raw_http import raw_request
 
+from sidecar.queues.jobs import enqueue_payload
+from sidecar.queues.names import resolve
 from sidecar.queues.overview import set_paused
+from sidecar.settings import load_settings
 
 BURST = ("--burst", "--queue", "webhooks:inbound")
 JSON_SERIALIZER = "rq.serializers.JSONSerializer"
@@ -188,16 +192,32 @@ def test_a_paused_queue_is_not_delivered_until_resumed(
 ) -> None:
     set_paused(rdb, INBOUND, True)  # what POST /v1/queues/{queue}/pause does
     job_id = enqueue(queue_gateway, "/webhook/echo/paused")
+    first_probe = probe_on_another_queue(rdb, queue_env, job_id, 1)
 
-    worker = procs.worker("--queue", "webhooks:inbound", **queue_env)
-    time.sleep(1.0)
-    assert webhooks(n8n) == []
+    worker = procs.worker("--queue", "webhooks:inbound", "--queue", PROBE_QUEUE, **queue_env)
+    # The worker is alive and polling: it delivers probes on an unpaused queue, the second
+    # one queued only after the first was delivered (so at least one later poll happened).
+    wait_until(lambda: received_for(n8n, first_probe), timeout=20, what="the first probe")
+    second_probe = probe_on_another_queue(rdb, queue_env, job_id, 2)
+    wait_until(lambda: received_for(n8n, second_probe), timeout=20, what="the second probe")
+    assert received_for(n8n, job_id) == []
     assert status(rdb, job_id) == "queued"
 
     set_paused(rdb, INBOUND, False)
-    wait_webhooks(n8n, 1)
+    wait_until(lambda: received_for(n8n, job_id), timeout=20, what="the resumed job")
     assert worker.stop() == 0, worker.output()
-    assert received_for(n8n, job_id)
+
+
+PROBE_QUEUE = "telegram:command"
+
+
+def probe_on_another_queue(
+    rdb: redis.Redis, queue_env: dict[str, object], like: str, number: int
+) -> str:
+    """A copy of job `like`'s webhook, to /webhook/echo/probe-{number}, on PROBE_QUEUE."""
+    payload = {**fetch(rdb, like).args[0], "path": f"/webhook/echo/probe-{number}"}
+    settings = load_settings(_env_file=None, **{k: str(v) for k, v in queue_env.items()})
+    return enqueue_payload(rdb, settings, resolve(settings.queue_prefix, PROBE_QUEUE), payload)
 
 
 def test_a_burst_worker_does_not_wait_for_a_paused_queue(
