@@ -7,14 +7,17 @@ and a restart policy, Redis is configured for durability, the image runs as non-
 
 Each check is a function returning a list of problems. The real files must have none, and
 `test_check_catches_a_broken_copy` feeds each check a deliberately broken copy, so no check
-can pass vacuously. When a `docker compose` CLI works without an engine (`config` needs
-none), the files are also validated by Compose itself.
+can pass vacuously. Every run also validates both profiles against the official Compose
+Specification JSON schema (the copy check-jsonschema vendors, a dev dependency); when a
+`docker compose` CLI really works here (`config` needs no engine), Compose itself checks
+them too.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import importlib.resources
 import json
 import os
 import re
@@ -29,6 +32,7 @@ from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import yaml
 from cryptography.fernet import Fernet
@@ -771,6 +775,43 @@ def test_check_catches_a_broken_copy(real, breakage):
     assert check(real) == [], "the real files must pass before a broken copy means anything"
     mutate(real)
     assert check(real) != []
+
+
+# --- the Compose Specification's JSON schema, in every run ----------------------------------
+
+
+@functools.cache
+def compose_schema() -> dict:
+    """compose-spec/compose-spec's schema/compose-spec.json, as vendored by check-jsonschema."""
+    vendored = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    return json.loads(vendored.joinpath("compose-spec.json").read_text())
+
+
+def schema_errors(doc: dict) -> list[str]:
+    schema = compose_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_compose_files_match_the_compose_spec_schema(real, profile):
+    assert schema_errors(real.compose[profile]) == []
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda doc: doc["services"]["sidecar"].__setitem__("restart_policy", "always"),
+        lambda doc: doc["services"]["sidecar"].__setitem__("ports", "8080:8080"),
+        lambda doc: doc["services"]["sidecar"]["healthcheck"].__setitem__("retries", [3]),
+        lambda doc: doc.__setitem__("servces", doc.pop("services")),
+    ],
+    ids=["unknown key", "ports not a list", "retries a list", "misspelt services"],
+)
+def test_compose_schema_catches_a_broken_copy(real, breakage):
+    doc = real.compose["queue"]
+    breakage(doc)
+    assert schema_errors(doc) != []
 
 
 # --- Compose itself, when its CLI works here (`config` needs no engine) ----------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -80,11 +81,16 @@ def test_cli_follow_prints_new_events_as_they_come(client: redis.Redis, redis_ur
         stdout=subprocess.PIPE,
         text=True,
     )
+    # It follows from when it starts (not known here): events are added until one shows up.
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.append(process.stdout.readline()))
+    reader.start()
     try:
-        time.sleep(1.0)
-        add_event(client, "stalled", {"jobId": "late"})
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        assert json.loads(line)["data"] == {"jobId": "late"}
+        deadline = time.monotonic() + 30
+        while reader.is_alive() and time.monotonic() < deadline:
+            add_event(client, "stalled", {"jobId": "late"})
+            reader.join(0.1)
+        assert printed and json.loads(printed[0])["data"] == {"jobId": "late"}
     finally:
         process.terminate()
         process.wait(timeout=10)

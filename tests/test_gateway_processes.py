@@ -5,35 +5,80 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import requests
+from prometheus_client.multiprocess import MultiProcessCollector
 from support.fake_n8n import FakeN8n
 from support.processes import Gateway
 
 from sidecar.server import SHARED_MEMORY_DIR, GatewayServer
 from sidecar.settings import load_settings
 
+WEBHOOK_COUNTER = "sidecar_http_requests_total"
 
-def test_two_processes_share_their_metrics(n8n: FakeN8n) -> None:
-    gateway = Gateway(N8N_URL=n8n.url, SIDECAR_MODE="single", SIDECAR_GATEWAY_WORKERS=2)
+
+def served_per_process(metrics_dir: Path) -> dict[str, float]:
+    """Webhook requests counted by each gunicorn process (prometheus_client keeps one
+    counter file per process id in the multiprocess directory)."""
+    served = {}
+    for path in metrics_dir.glob("counter_*.db"):
+        for metric in MultiProcessCollector.merge([str(path)], accumulate=False):
+            for sample in metric.samples:
+                if sample.name == WEBHOOK_COUNTER and sample.labels["path_class"] == "webhook":
+                    served[path.stem] = served.get(path.stem, 0.0) + sample.value
+    return served
+
+
+def post_until_both_served(gateway: Gateway, metrics_dir: Path, ceiling: int = 600) -> int:
+    """Webhooks from four threads, keep-alive off (each one a new connection, accepted by
+    whichever process wins it), until two processes have served some; how many were sent."""
+    sent, lock = 0, threading.Lock()
+
+    def post_one(number: int) -> None:
+        nonlocal sent
+        response = requests.post(
+            f"{gateway.url}/webhook/echo/{number}",
+            data=b"x",
+            headers={"Connection": "close"},
+            timeout=30,
+        )
+        assert response.status_code == 200
+        with lock:
+            sent += 1
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for batch in range(0, ceiling, 20):
+            list(pool.map(post_one, range(batch, batch + 20)))
+            if len(served_per_process(metrics_dir)) >= 2:
+                break
+    return sent
+
+
+def test_two_processes_both_serve_and_metrics_add_them_up(n8n: FakeN8n, tmp_path: Path) -> None:
+    gateway = Gateway(
+        N8N_URL=n8n.url,
+        SIDECAR_MODE="single",
+        SIDECAR_GATEWAY_WORKERS=2,
+        PROMETHEUS_MULTIPROC_DIR=tmp_path,
+    )
     try:
-        for number in range(30):  # keep-alive off: connections spread over both processes
-            response = requests.post(
-                f"{gateway.url}/webhook/echo/{number}",
-                data=b"x",
-                headers={"Connection": "close"},
-                timeout=10,
-            )
-            assert response.status_code == 200
+        sent = post_until_both_served(gateway, tmp_path)
         text = requests.get(f"{gateway.url}/metrics", timeout=10).text
     finally:
         assert gateway.stop() == 0
+    per_process = served_per_process(tmp_path)
+    assert len(per_process) == 2, f"one process served all {sent} webhooks: {per_process}"
+    assert all(count > 0 for count in per_process.values())
+    assert sum(per_process.values()) == sent
     counted = re.search(
         r'sidecar_http_requests_total\{method="POST",mode="single",path_class="webhook",'
         r'status="200"\} (\d+)',
         text,
     )
-    assert counted and float(counted.group(1)) == 30
+    assert counted and float(counted.group(1)) == sent  # /metrics adds both processes up
 
 
 def test_gunicorn_keeps_its_heartbeat_files_in_shared_memory() -> None:

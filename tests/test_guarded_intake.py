@@ -106,6 +106,18 @@ def test_per_user_limit_answers_429_with_retry_after(make_client, rdb) -> None:
     assert telegram(client, other_user).status_code == 202
     # the refused update was not remembered as seen: once allowed, it is accepted
     assert len(rdb.keys("sidecar:dedup:*")) == 4  # the four accepted updates only
+    let_the_window_pass(rdb)
+    retried = telegram(client, {**UPDATE, "update_id": 200})
+    assert retried.status_code == 202, retried.get_json()
+    assert rdb.llen("rq:queue:flrts:telegram:command") == 5  # 3 + the other user's + retry
+
+
+def let_the_window_pass(rdb: redis.Redis) -> None:
+    """What a window's wait does to the limiter: each user's admission list expires a
+    window after its last admission (sidecar/guards/ratelimit.py)."""
+    windows = list(rdb.scan_iter(match="sidecar:ratelimit:*"))
+    assert windows, "no rate-limit window in Redis: update this helper"
+    rdb.delete(*windows)
 
 
 def test_default_user_header_and_settings_limit(make_client) -> None:

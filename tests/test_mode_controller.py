@@ -15,7 +15,9 @@ from sidecar.mode.controller import (
     Controller,
     ControllerState,
     Decision,
+    Event,
     Signals,
+    SignalTrack,
     Thresholds,
 )
 from sidecar.settings import load_settings
@@ -318,3 +320,103 @@ def test_thresholds_come_from_the_settings() -> None:
 
     assert limits == Thresholds(30, 5, 90, 2, 5, 0.5)
     assert limits.recovery_limit("memory_percent") == 45
+
+
+# --- what the controller reports (its texts and records are read by operators and Redis) ---
+
+
+def test_events_and_reasons_say_what_happened(controller: Controller, clock: FakeClock) -> None:
+    hot = feed(controller, clock, [rate(600)] * ticks(LIMITS.sustain_seconds))
+    crossed, changed = hot[-1].events
+    assert (crossed.kind, crossed.message) == (
+        THRESHOLD_CROSSED,
+        "webhooks_per_hour 600 over 500 for 300 s",
+    )
+    assert (changed.kind, changed.message) == (
+        MODE_CHANGED,
+        "single → queue: webhooks_per_hour 600 over 500 for 300 s",
+    )
+
+    switched_at = clock.now + STEP * (ticks(LIMITS.cooldown_seconds) - 1)
+    calm = feed(controller, clock, [rate(100)] * ticks(LIMITS.cooldown_seconds))
+    cleared, back = calm[-1].events
+    assert (cleared.kind, cleared.message, cleared.signal, cleared.value, cleared.threshold) == (
+        THRESHOLD_CLEARED,
+        "webhooks_per_hour 100 under 350 for 1800 s",
+        "webhooks_per_hour",
+        100,
+        500,
+    )
+    why = "every signal under 70% of its threshold for 1800 s and the queues are drained"
+    assert back.message == f"queue → single: {why}"
+    state = controller.state
+    assert (state.mode, state.reason, state.since) == ("single", why, switched_at)
+    assert state.tracks["webhooks_per_hour"].crossed is False
+
+
+def test_queue_unavailable_names_the_value_and_threshold_and_clears_once_switched(
+    controller: Controller, clock: FakeClock
+) -> None:
+    blocked = feed(controller, clock, [rate(600)] * ticks(LIMITS.sustain_seconds), available=False)
+    unavailable = blocked[-1].events[-1]
+    assert (unavailable.kind, unavailable.value, unavailable.threshold) == (
+        QUEUE_UNAVAILABLE,
+        600,
+        500,
+    )
+    assert controller.state.queue_blocked is True
+
+    assert controller.observe(rate(600), queue_available=True).mode == "queue"
+    assert controller.state.queue_blocked is False
+
+
+def test_a_state_away_from_every_default_round_trips(clock: FakeClock) -> None:
+    state = ControllerState(
+        mode="queue",
+        reason="memory",
+        since=12.5,
+        queue_blocked=True,
+        tracks={
+            "webhooks_per_hour": SignalTrack(over_since=1.0, under_since=None, crossed=True),
+            "exec_p95_seconds": SignalTrack(over_since=None, under_since=2.0, crossed=False),
+            "memory_percent": SignalTrack(over_since=3.0, under_since=4.0, crossed=True),
+        },
+    )
+    saved = state.to_dict()
+
+    assert set(saved) == {"mode", "reason", "since", "queue_blocked", "signals"}
+    assert ControllerState.from_dict(json.loads(json.dumps(saved))) == state
+
+
+def test_missing_fields_read_as_fresh_values() -> None:
+    state = ControllerState.from_dict({"signals": {"memory_percent": {}}})
+
+    assert state == ControllerState(reason="", since=0.0)
+    assert state.queue_blocked is False
+    assert all(track.crossed is False for track in state.tracks.values())
+
+
+def test_decisions_and_samples_as_json() -> None:
+    sample = Signals(webhooks_per_hour=1, exec_p95_seconds=2, memory_percent=None)
+    assert sample.to_dict() == {
+        "webhooks_per_hour": 1,
+        "exec_p95_seconds": 2,
+        "memory_percent": None,
+    }
+    event = Event(MODE_CHANGED, "single → queue: why")
+    decision = Decision(mode="queue", changed=True, reason="why", previous="single", events=[event])
+    assert decision.to_dict() == {
+        "mode": "queue",
+        "changed": True,
+        "reason": "why",
+        "previous": "single",
+        "events": [
+            {
+                "kind": MODE_CHANGED,
+                "message": "single → queue: why",
+                "signal": None,
+                "value": None,
+                "threshold": None,
+            }
+        ],
+    }

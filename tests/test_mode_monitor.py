@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from support.alert_receiver import AlertReceiver
+from support.queues import wait_until
 
 from sidecar.events import STREAM_KEY
 from sidecar.mode import signals
@@ -180,8 +180,8 @@ def test_two_gateways_one_evaluator_and_a_dead_one_hands_over(
 ) -> None:
     clock = FakeClock()
     other = redis.Redis.from_url(redis_url)
-    first = build(rdb, clock, lock_ttl_seconds=0.3)
-    second = build(other, clock, lock_ttl_seconds=0.3)
+    first = build(rdb, clock, lock_ttl_seconds=30)
+    second = build(other, clock, lock_ttl_seconds=30)
 
     assert first.tick().outcome == "evaluated"
     assert second.tick().outcome == "follower"
@@ -190,8 +190,8 @@ def test_two_gateways_one_evaluator_and_a_dead_one_hands_over(
     run(first, clock, 2)
     assert second.tick().view.mode == "queue"  # the follower follows the shared mode
 
-    time.sleep(0.4)  # the first gateway "died": it stopped renewing the lock
-    assert second.tick().outcome == "evaluated"
+    rdb.pexpire(LOCK_KEY, 1)  # the first gateway "died": it stopped renewing, the TTL ran out
+    wait_until(lambda: second.tick().outcome == "evaluated")
     assert first.tick().outcome == "follower"
     other.close()
 
@@ -245,10 +245,7 @@ def test_start_applies_sidecar_mode_and_stop_hands_the_lock_over(
     settings = load_settings(**{**SMALL, "REDIS_URL": redis_url, "SIDECAR_MODE": "queue"})
     monitor = Monitor(settings, rdb, alerter=Alerter(rdb, receiver.url, 5)).start()
     try:
-        deadline = time.monotonic() + 2
-        while rdb.get(LOCK_KEY) is None:
-            assert time.monotonic() < deadline, "the monitor never took the evaluator lock"
-            time.sleep(0.01)
+        wait_until(lambda: rdb.get(LOCK_KEY) is not None, what="the monitor to take the lock")
         view = monitor.store.read()
         assert (view.mode, view.pinned, view.pinned_by) == ("queue", True, "config")
     finally:

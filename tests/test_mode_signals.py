@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,7 +102,8 @@ def test_counts_that_could_not_be_flushed_are_kept(
     assert RateCounter(FakeClock()).per_hour(rdb) == 12
 
 
-def test_recording_is_cheap_and_thread_safe() -> None:
+def test_recording_is_thread_safe() -> None:
+    # Its cost per call is the bench's business (docs/testing.md: no timing in tests).
     counter = RateCounter()
 
     def hammer() -> None:
@@ -111,15 +111,12 @@ def test_recording_is_cheap_and_thread_safe() -> None:
             counter.record()
 
     threads = [threading.Thread(target=hammer) for _ in range(8)]
-    started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
 
     assert counter.per_hour(None) == 160_000
-    assert elapsed / 160_000 < 20e-6  # well under the 1 ms hot-path budget per webhook
 
 
 # --- answer-time p95 ---

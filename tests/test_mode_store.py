@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+import types
 
 import pytest
 import redis
 
 from sidecar.errors import BackendUnavailable
+from sidecar.mode import store as mode_store_module
 from sidecar.mode.controller import ControllerState, Decision, Signals, SignalTrack, Thresholds
 from sidecar.mode.local_store import LocalModeStore, open_store
-from sidecar.mode.lock import EvaluatorLock
+from sidecar.mode.lock import LOCK_KEY, EvaluatorLock
 from sidecar.mode.report import mode_report
 from sidecar.mode.store import HISTORY_KEY, ModeStore
 
@@ -26,12 +28,34 @@ class CountingStore(ModeStore):
         return super().read()
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """ModeStore's cache clock (time.monotonic in sidecar.mode.store only), frozen."""
+    fake = FakeClock()
+    frozen = types.SimpleNamespace(monotonic=fake, time=time.time)
+    monkeypatch.setattr(mode_store_module, "time", frozen)
+    return fake
+
+
 def switch(before: str, after: str, reason: str = "test") -> Decision:
     """A decision that switches `before` → `after`."""
     return Decision(mode=after, changed=True, reason=reason, previous=before)
 
 
-def wait_until(predicate, timeout: float = 2.0) -> float:  # type: ignore[no-untyped-def]
+def wait_until(predicate, timeout: float = 10.0) -> float:  # type: ignore[no-untyped-def]
     """Poll `predicate` until true; the seconds it took. AssertionError on timeout."""
     started = time.monotonic()
     while not predicate():
@@ -46,7 +70,9 @@ def test_an_empty_redis_means_single_mode(rdb: redis.Redis) -> None:
     assert (view.mode, view.pinned, view.source) == ("single", False, "default")
 
 
-def test_two_gateways_agree_within_the_cache_time(rdb: redis.Redis, redis_url: str) -> None:
+def test_two_gateways_agree_within_the_cache_time(
+    rdb: redis.Redis, redis_url: str, clock: FakeClock
+) -> None:
     other_client = redis.Redis.from_url(redis_url)
     here, there = ModeStore(rdb, cache_seconds=0.3), ModeStore(other_client, cache_seconds=0.3)
     assert there.current().mode == "single"  # cached now
@@ -54,8 +80,10 @@ def test_two_gateways_agree_within_the_cache_time(rdb: redis.Redis, redis_url: s
     here.pin("queue")
 
     assert here.current().mode == "queue"  # the writer sees its own change at once
+    clock.advance(0.29)
     assert there.current().mode == "single"  # the other one still answers from its cache
-    assert wait_until(lambda: there.current().mode == "queue") < 1.0
+    clock.advance(0.02)
+    assert there.current().mode == "queue"  # the cache time is over: it reads Redis again
     other_client.close()
 
 
@@ -68,7 +96,7 @@ def test_current_does_not_ask_redis_while_cached(rdb: redis.Redis) -> None:
 
 
 def test_when_redis_is_unreachable_gateways_fall_back_to_single(
-    rdb: redis.Redis, dead_redis: redis.Redis
+    rdb: redis.Redis, dead_redis: redis.Redis, clock: FakeClock
 ) -> None:
     ModeStore(rdb).pin("queue")
     store = CountingStore(dead_redis, cache_seconds=0.2)
@@ -81,7 +109,8 @@ def test_when_redis_is_unreachable_gateways_fall_back_to_single(
     assert "Redis unreachable" in view.reason
     assert store.reads == 1  # the failure is cached too: a dead Redis is not hammered
     store.client = rdb
-    wait_until(lambda: store.current().mode == "queue")
+    clock.advance(0.21)
+    assert store.current().mode == "queue"
 
 
 def test_a_pin_wins_over_the_controller_and_unpin_keeps_the_mode(rdb: redis.Redis) -> None:
@@ -133,17 +162,18 @@ def test_history_is_capped(rdb: redis.Redis) -> None:
 
 
 def test_one_evaluator_at_a_time_and_a_dead_one_hands_over(rdb: redis.Redis) -> None:
-    first, second = EvaluatorLock(rdb, ttl_seconds=0.3), EvaluatorLock(rdb, ttl_seconds=0.3)
+    first, second = EvaluatorLock(rdb, ttl_seconds=30), EvaluatorLock(rdb, ttl_seconds=30)
     assert first.acquire()
+    assert 20_000 < rdb.pttl(LOCK_KEY) <= 30_000  # seconds, not milliseconds
     assert not second.acquire()
-    time.sleep(0.2)
-    assert first.acquire()  # renewed
-    time.sleep(0.2)
-    assert not second.acquire()  # 0.4 s after taking it, still the first's
+    rdb.pexpire(LOCK_KEY, 5_000)  # as if 25 s had passed
+    assert first.acquire()  # renewed: a full TTL again
+    assert rdb.pttl(LOCK_KEY) > 20_000
+    assert not second.acquire()
 
-    took = wait_until(second.acquire)  # the first stops renewing: it "died"
+    rdb.pexpire(LOCK_KEY, 1)  # the first stops renewing ("died"): its TTL runs out
+    wait_until(second.acquire, timeout=10)
 
-    assert 0.03 < took < 1.0  # the renewed TTL ran out ~0.1 s after the last check
     assert second.holder() == second.token
     store, state = ModeStore(rdb), ControllerState(mode="queue")
     assert store.record(switch("single", "queue"), state, first.token) is False  # stale

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 from support.fake_n8n import FakeN8n
@@ -27,13 +28,14 @@ def gateway(n8n: FakeN8n, redis_url: str | None, mode: str = "auto"):
     return create_app(settings).test_client()
 
 
-def wait_for_mode(client, wanted: str, timeout: float = 2.0) -> float:
-    """Seconds until a webhook through `client` is answered in `wanted` mode."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        body = str(time.monotonic()).encode()  # distinct bodies: identical ones are duplicates
+def wait_for_mode(client, wanted: str, timeout: float = 20.0) -> None:
+    """Wait until a webhook through `client` is answered in `wanted` mode (how soon is the
+    store's cache time: tests/test_mode_store.py checks it with a frozen clock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = uuid.uuid4().bytes  # distinct bodies: identical ones are duplicates
         if client.post("/webhook/echo", data=body).headers["X-Sidecar-Mode"] == wanted:
-            return time.monotonic() - started
+            return
         time.sleep(0.05)
     raise AssertionError(f"gateway did not switch to {wanted} within {timeout} s")
 
@@ -45,15 +47,15 @@ def test_auto_starts_single_and_reports_signals(n8n: FakeN8n, redis_url: str) ->
     assert body["signals"]["webhooks_per_hour"]["threshold"] == 500
 
 
-def test_pin_through_the_api_reaches_every_gateway_within_a_second(n8n, redis_url) -> None:
+def test_pin_through_the_api_reaches_every_gateway(n8n, redis_url) -> None:
     one, two = gateway(n8n, redis_url), gateway(n8n, redis_url)
     assert one.post("/webhook/echo", data=b"x").status_code == 200
     pinned = one.put("/v1/mode", json={"mode": "queue"}, headers=ADMIN).get_json()
     assert (pinned["mode"], pinned["pinned"], pinned["pinnedBy"]) == ("queue", True, "api")
-    assert wait_for_mode(two, "queue") < 1.0
+    wait_for_mode(two, "queue")
     assert two.post("/webhook/echo", data=b"unique-1").status_code == 202
     one.put("/v1/mode", json={"mode": "single"}, headers=ADMIN)
-    assert wait_for_mode(two, "single") < 1.0
+    wait_for_mode(two, "single")
     assert one.put("/v1/mode", json={"mode": "auto"}, headers=ADMIN).get_json()["pinned"] is False
 
 

@@ -40,7 +40,7 @@ def test_other_client_errors_are_dead(status: int) -> None:
     assert classify(status) == "dead"
 
 
-@pytest.mark.parametrize("status", [301, 302, 304])
+@pytest.mark.parametrize("status", [300, 301, 302, 304])  # 300: the first one past 2xx
 def test_redirects_are_not_retried(status: int) -> None:
     assert classify(status) == "dead"
 
@@ -89,6 +89,11 @@ def test_retry_after_http_date_in_the_past_is_now() -> None:
     value = format_datetime(NOW - timedelta(hours=1), usegmt=True)
 
     assert parse_retry_after(value, now=NOW) == 0.0
+
+
+def test_retry_after_http_date_against_the_real_clock() -> None:
+    # No `now` given: compared with the current (aware) time; 2100 is more than a day away.
+    assert parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT") == MAX_RETRY_AFTER_SECONDS
 
 
 def test_retry_after_date_without_zone_is_utc() -> None:
@@ -141,6 +146,12 @@ def test_retry_delay_is_the_backoff_without_retry_after() -> None:
     delay = retry_delay(Outcome("retry", status=503), attempt=2, base=1.0)
 
     assert 1.6 <= delay <= 2.4
+
+
+def test_a_short_backoff_is_not_raised_without_retry_after() -> None:
+    delay = retry_delay(Outcome("retry", status=503), attempt=1, base=0.1)
+
+    assert 0.08 <= delay <= 0.12
 
 
 def test_retry_after_longer_than_the_backoff_wins() -> None:

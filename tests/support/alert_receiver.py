@@ -47,7 +47,10 @@ class AlertReceiver:
         self.port = free_port()
         self.accepted: list[dict[str, Any]] = []
         self.attempts: list[tuple[int, dict[str, Any]]] = []
+        self.arrived = 0  # POSTs received, answered or still held
         self._failures: list[int] = []
+        self._answering = threading.Event()
+        self._answering.set()
         self._changed = threading.Condition()
         self._server = _Server(("127.0.0.1", self.port), _Handler)
         self._server.receiver = self
@@ -65,9 +68,21 @@ class AlertReceiver:
         with self._changed:
             self._failures.extend([status] * count)
 
+    def hold(self) -> None:
+        """Answer no POST (each one waits, 60 s at most) until release()."""
+        self._answering.clear()
+
+    def release(self) -> None:
+        """Answer the held POSTs and the next ones."""
+        self._answering.set()
+
     def take(self, body: bytes, headers: dict[str, str]) -> int:
         """Record one POST; the status to answer."""
         payload = json.loads(body or b"null")
+        with self._changed:
+            self.arrived += 1
+            self._changed.notify_all()
+        self._answering.wait(60)
         with self._changed:
             status = self._failures.pop(0) if self._failures else 200
             self.attempts.append((status, payload))
@@ -85,6 +100,15 @@ class AlertReceiver:
                 assert remaining > 0, f"got {len(self.accepted)} alerts, wanted {count}"
                 self._changed.wait(remaining)
             return list(self.accepted)
+
+    def wait_for_attempts(self, count: int, timeout: float = 20.0) -> None:
+        """Wait until `count` POSTs arrived (answered or held); AssertionError on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.arrived < count:
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"{self.arrived} POSTs arrived, wanted {count}"
+                self._changed.wait(remaining)
 
     def __enter__(self) -> AlertReceiver:
         """Start serving."""

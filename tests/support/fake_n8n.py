@@ -92,6 +92,7 @@ class Reply:
     chunks: list[bytes] | None = None
     chunk_delay: float = 0.0
     drop: bool = False
+    hold: threading.Event | None = None  # answer only once the test sets it (60 s ceiling)
 
 
 @dataclass
@@ -562,6 +563,8 @@ class FakeN8n:
         reply = self._reply_for(rec)
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.hold is not None:
+            reply.hold.wait(60)
         if reply.drop:
             return False
         self._send(wfile, reply, rec.method == "HEAD", close=not keep)

@@ -34,7 +34,7 @@ class Gateway:
 
     def __init__(self, **settings: object) -> None:
         self.port = free_port()
-        env = sidecar_env(SIDECAR_PORT=self.port, SIDECAR_LOG_LEVEL="WARNING", **settings)
+        env = sidecar_env(**{"SIDECAR_PORT": self.port, "SIDECAR_LOG_LEVEL": "WARNING", **settings})
         # Output to a file, not a pipe: nobody reads a pipe while the gateway runs, and a
         # full one (a long session of warnings) would block the gateway's next log line.
         fd, name = tempfile.mkstemp(prefix="sidecar-gateway-", suffix=".log")
