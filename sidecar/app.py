@@ -40,7 +40,7 @@ class SidecarState:
     ingress: Ingress = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ingress = Ingress(self.upstream, self.intake, self.current_mode, self.routes)
+        self.ingress = Ingress(self.upstream, self.intake, self.routes)
 
     def current_mode(self) -> str:
         """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode

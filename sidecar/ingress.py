@@ -20,7 +20,6 @@ upstream_timeout / 502: queueing it would run the workflow a second time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import (
@@ -45,19 +44,14 @@ RETRY_AFTER_SECONDS = "5"
 
 class Ingress:
     """Decides per webhook. Parameters: `upstream` (n8n client), `intake` (None without
-    Redis), `mode` (returns the current mode, 'single' or 'queue')."""
+    Redis), `routes`."""
 
-    def __init__(
-        self,
-        upstream: Upstream,
-        intake: Intake | None,
-        mode: Callable[[], str],
-        routes: Routes,
-    ) -> None:
-        self.upstream, self.intake, self.mode, self.routes = upstream, intake, mode, routes
+    def __init__(self, upstream: Upstream, intake: Intake | None, routes: Routes) -> None:
+        self.upstream, self.intake, self.routes = upstream, intake, routes
 
-    def handle(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
-        """Passthrough or enqueue `captured`, per the table in this module's docstring."""
+    def handle(self, captured: CapturedRequest, mode: str) -> UpstreamResponse | Queued:
+        """Passthrough or enqueue `captured` in `mode` (read once per request by the caller,
+        so the answer's X-Sidecar-Mode names the mode that decided), per the table above."""
         if captured.method in PASSTHROUGH_METHODS:
             return self.passthrough(captured)
         path = captured.resolved_path()
@@ -69,7 +63,7 @@ class Ingress:
         queueable = (
             self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not route.sync
         )
-        if queueable and self.mode() == "queue":
+        if queueable and mode == "queue":
             return self._enqueue_or_passthrough(captured, route)
         return self._passthrough_or_enqueue(captured, route if queueable else None)
 

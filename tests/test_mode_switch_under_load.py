@@ -87,8 +87,9 @@ def test_switching_mode_under_load_loses_and_repeats_nothing(
     sent = {unique for unique, _, _ in senders.answers}
     assert len(sent) == len(senders.answers) > 0
     assert {status for _, status, _ in senders.answers} == {200, 202}
-    # Not checked: X-Sidecar-Mode. It is read again after the answer (WebhookGateway), so a
-    # switch in between labels a 202 "single" or a 200 "queue" (reported, not fixed here).
+    # X-Sidecar-Mode names the mode that decided each answer, even across a switch.
+    labels = {(status, mode) for _, status, mode in senders.answers}
+    assert labels == {(200, "single"), (202, "queue")}, labels
 
     def delivered() -> Counter:
         return Counter(r.body.decode() for r in n8n.received if r.path == PATH)

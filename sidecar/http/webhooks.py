@@ -73,22 +73,22 @@ class WebhookGateway:
         if not path.startswith(PATH_STARTS):
             return self.fallback(environ, start_response)
         record_webhook()
-        status, headers, body = self._answer(environ)
-        mode = self.state.current_mode()
+        mode = self.state.current_mode()  # once: the mode that decides is the one reported
+        status, headers, body = self._answer(environ, mode)
         headers.append(("X-Sidecar-Mode", mode))
         method = environ["REQUEST_METHOD"]
         REQUESTS.labels(path_class(path), method, mode, status[:3]).inc()
         start_response(status, headers)
         return body
 
-    def _answer(self, environ: dict) -> Answer:
+    def _answer(self, environ: dict, mode: str) -> Answer:
         if environ["REQUEST_METHOD"] not in METHODS:
             allowed = {"Allow": ", ".join(sorted(METHODS))}
             return json_answer(405, _error("method_not_allowed", "method not allowed"), allowed)
         try:
             settings = self.state.settings
             captured = capture(environ, settings.max_body_bytes, settings.trusted_proxies)
-            outcome = self.state.ingress.handle(captured)
+            outcome = self.state.ingress.handle(captured, mode)
         except Exception as exc:  # every failure becomes SPEC §5 JSON
             return json_answer(*error_answer(exc))
         if isinstance(outcome, Queued):
