@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from support.abuse import budget
+from support.abuse import budget, tally
 from support.dead_letters import make_dead_letters
 from support.fake_n8n import FakeN8n
 from support.ports import free_port
@@ -141,6 +141,7 @@ def fuzz(
     @budget(f"api:{label}", examples)
     @given(case=cases(schema), header=authorization, data=st.data())
     def property_(case: Case, header: str | None, data: st.DataObject) -> None:
+        tally(f"api, /v1 via schemathesis ({label})")
         steer(case, data.draw, known)
         headers = dict(case.headers or {})
         headers.pop("Authorization", None)

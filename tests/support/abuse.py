@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -19,6 +20,12 @@ from hypothesis import HealthCheck, seed, settings
 
 T = TypeVar("T", bound=Callable)
 ENV_EXAMPLES, ENV_SEED = "ABUSE_EXAMPLES", "ABUSE_SEED"
+TALLY: Counter[str] = Counter()  # cases sent per suite, printed at the end of the run
+
+
+def tally(label: str) -> None:
+    """Count one case of the suite `label` (see conftest's terminal summary)."""
+    TALLY[label] += 1
 
 
 def examples(default: int) -> int:
