@@ -332,7 +332,7 @@ def target(request, procs, n8n: FakeN8n, redis_url: str, routes_file: Path) -> I
 
 
 def test_raw_requests_never_make_the_sidecar_fail(target: Target) -> None:
-    @budget(f"webhooks:{target.mode}", 1000)
+    @budget(f"webhooks:{target.mode}", 800)
     @given(attack=attacks(webhook_paths()))
     def property_(attack: Attack) -> None:
         tally(f"webhooks, raw requests ({target.mode} mode)")
