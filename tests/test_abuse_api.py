@@ -9,7 +9,7 @@ caller whose role is too weak. Budgets: support/abuse.py (ABUSE_EXAMPLES, ABUSE_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -72,8 +72,7 @@ def seed_data(app: Flask, settings: Settings) -> Known:
     """Dead letters (and their jobs) made by a real worker, plus a few events."""
     client = app.test_client()
     jobs = make_dead_letters(client, settings, count=3)
-    auth = {"Authorization": f"Bearer {TOKENS['admin']}"}
-    entries = [item["id"] for item in client.get("/v1/dlq", headers=auth).get_json()["items"]]
+    entries = [item["id"] for item in client.get("/v1/dlq", headers=ADMIN).get_json()["items"]]
     redis_client = connect(settings)
     events = [publish_event(redis_client, "completed", {"jobId": job}) for job in jobs]
     return Known(jobs=jobs, entries=entries, events=events)
@@ -166,9 +165,9 @@ def api_settings(n8n: FakeN8n, redis_url: str) -> Settings:
 
 
 @pytest.fixture
-def api(api_settings: Settings) -> Iterator[tuple[Flask, Known]]:
+def api(api_settings: Settings) -> tuple[Flask, Known]:
     app = create_app(api_settings)
-    yield app, seed_data(app, api_settings)
+    return app, seed_data(app, api_settings)
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
