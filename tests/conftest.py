@@ -8,6 +8,7 @@ import redis
 import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from support.abuse import TALLY
 from support.fake_n8n import FakeN8n
 from support.ports import free_port
 from support.processes import Gateway, Worker
@@ -169,3 +170,11 @@ def wait_for_mode(gateway: Gateway, mode: str, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"gateway stays in {seen!r} mode, wanted {mode!r}")
         time.sleep(0.05)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a run that included abuse suites: how many cases each one sent."""
+    if TALLY:
+        terminalreporter.section("abuse suites: cases sent")
+        for label, count in sorted(TALLY.items()):
+            terminalreporter.write_line(f"{count:7d}  {label}")

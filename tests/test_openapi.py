@@ -14,6 +14,7 @@ from sidecar.app import create_app
 from sidecar.events import add_event
 from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
+from sidecar.typed.models import MODELS
 
 AUTH = {"Authorization": "Bearer a"}
 
@@ -103,3 +104,12 @@ def test_real_answers_match_the_document(app, settings, spec: dict) -> None:
     bad_path = client.post("/webhook/a/%2e%2e/b", data=b"x")
     assert bad_path.status_code == 400
     check(spec, "/webhook/{path}", "post", bad_path)
+
+
+def test_each_typed_queue_has_its_own_body_schema(spec: dict) -> None:
+    for operation in MODELS:
+        post = spec["paths"][f"/v1/jobs/{operation}"]["post"]
+        body = post["requestBody"]["content"]["application/json"]["schema"]
+        assert body["$ref"].endswith("Job_" + operation.replace(":", "_"))
+        assert post["x-sidecar-role"] == "operator"
+        assert {"Idempotency-Key", "X-Idempotency-Key"} <= {p["name"] for p in post["parameters"]}

@@ -155,6 +155,7 @@ def op(summary: str, role: str | None, ok: dict, *error_codes: int, **extra: Any
     }
     if role:
         body["security"] = [{"bearer": []}]
+        body["x-sidecar-role"] = role
     return body
 
 
@@ -242,34 +243,17 @@ def api_paths() -> dict[str, dict]:
                 503,
                 parameters=ID,
             ),
-            "post": op(
+            "post": typed_job_operation(
                 "enqueue a typed job (id: a typed queue, e.g. tasks:create; body: its model)",
-                "operator",
                 {
-                    **answer(202, "Queued", "stored"),
-                    **answer(200, "Duplicate", "same Idempotency-Key"),
+                    "oneOf": [
+                        {"$ref": f"#/components/schemas/{name}"} for name in typed_schemas()[0]
+                    ]
                 },
-                400,
-                404,
-                413,
-                422,
-                503,
                 parameters=ID,
-                requestBody={
-                    "required": True,
-                    "content": {
-                        JSON: {
-                            "schema": {
-                                "oneOf": [
-                                    {"$ref": f"#/components/schemas/{name}"}
-                                    for name in typed_schemas()[0]
-                                ]
-                            }
-                        }
-                    },
-                },
             ),
         },
+        **typed_job_paths(),
         "/v1/dlq": {
             "get": op(
                 "dead letters",
@@ -330,6 +314,7 @@ def api_paths() -> dict[str, dict]:
                 answer(200, "Mode", "the mode"),
                 400,
                 409,
+                503,
                 requestBody={
                     "required": True,
                     "content": {
@@ -364,11 +349,47 @@ def api_paths() -> dict[str, dict]:
     }
 
 
+IDEMPOTENCY = [
+    param("Idempotency-Key", "header", required=False),
+    param("X-Idempotency-Key", "header", required=False),
+]
+
+
+def typed_job_operation(summary: str, body: dict, parameters: list | None = None) -> dict:
+    """POST of a typed job: 202 stored, 200 duplicate, 422 invalid for its model."""
+    return op(
+        summary,
+        "operator",
+        {**answer(202, "Queued", "stored"), **answer(200, "Duplicate", "same Idempotency-Key")},
+        400,
+        404,
+        413,
+        422,
+        503,
+        parameters=(parameters or []) + IDEMPOTENCY,
+        requestBody={"required": True, "content": {JSON: {"schema": body}}},
+    )
+
+
+def typed_job_paths() -> dict[str, dict]:
+    """One POST /v1/jobs/{queue} per typed queue, with that queue's model as its body."""
+    return {
+        f"/v1/jobs/{operation}": {
+            "post": typed_job_operation(
+                f"enqueue a {operation} job",
+                {"$ref": f"#/components/schemas/{name}"},
+            )
+        }
+        for operation, name in zip(MODELS, typed_schemas()[0], strict=True)
+    }
+
+
 def webhook_paths() -> dict[str, dict]:
     """n8n's webhook prefixes: passthrough or queued."""
     outcomes = {
-        "2XX": {"description": "n8n's own answer (passthrough), unchanged"},
+        "default": {"description": "n8n's own answer (passthrough), any status, unchanged"},
         **answer(202, "Queued", "stored as a job (queue mode, /webhook/ only)"),
+        **answer(200, "Duplicate", "seen within the dedup window; nothing stored"),
         **answer(400, "Error", "bad_path: a path n8n could resolve ambiguously"),
         **errors(401, 413, 502, 503, 504),
         **answer(429, "RateLimited", "over the per-user limit"),

@@ -1,12 +1,15 @@
-"""Requests sent exactly as written (http.client with no client-side normalisation), and a
-raw server that records request lines exactly as received."""
+"""Requests sent exactly as written (http.client with no client-side normalisation, or raw
+bytes on a socket: invalid UTF-8, duplicated or malformed headers, lying framing), and a raw
+server that records request lines exactly as received."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import socket
 import threading
+from dataclasses import dataclass
 
 
 def raw_request(
@@ -68,3 +71,41 @@ class RequestLineRecorder:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a server answered to raw bytes: status, headers (in order) and body."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+    def json(self) -> object:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def raw_exchange(port: int, data: bytes, method: str = "GET", timeout: float = 10.0) -> RawAnswer:
+    """Send `data` byte for byte to 127.0.0.1:`port`, then read one answer (HEAD: no body).
+    ConnectionError when the server closes or resets the connection without answering,
+    TimeoutError when it answers nothing within `timeout` seconds."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(data)  # a server may answer (413, 400) before reading everything
+        response = http.client.HTTPResponse(sock, method=method)
+        try:
+            response.begin()
+            body = response.read()
+        except TimeoutError:
+            raise
+        except (http.client.HTTPException, OSError) as exc:
+            raise ConnectionError(f"no answer: {exc!r}") from exc
+        return RawAnswer(response.status, response.getheaders(), body)
