@@ -121,6 +121,10 @@ def test_switches_to_queue_only_after_the_signal_stayed_over_for_sustain_seconds
             "exec_p95_seconds",
         ),
         (Signals(webhooks_per_hour=100, exec_p95_seconds=2, memory_percent=91), "memory_percent"),
+        (
+            Signals(webhooks_per_hour=100, exec_p95_seconds=2, eventloop_lag_seconds=0.9),
+            "eventloop_lag_seconds",
+        ),
     ],
 )
 def test_any_one_signal_is_enough(
@@ -247,6 +251,28 @@ def test_a_failed_signal_does_not_block_recovery(controller: Controller, clock: 
     assert decisions[-1].mode == "single"
 
 
+def test_a_blind_signal_can_escalate(controller: Controller, clock: FakeClock) -> None:
+    slow = Signals(
+        webhooks_per_hour=100, exec_p95_seconds=45, blind=frozenset({"exec_p95_seconds"})
+    )
+
+    decisions = feed(controller, clock, [slow] * ticks(LIMITS.sustain_seconds))
+
+    assert decisions[-1].mode == "queue"
+
+
+def test_a_blind_signal_is_no_evidence_of_calm(controller: Controller, clock: FakeClock) -> None:
+    to_queue(controller, clock)
+    # Only the blind answer time is seen, and it is low: that proves nothing.
+    blind_only = Signals(exec_p95_seconds=0.05, blind=frozenset({"exec_p95_seconds"}))
+
+    decisions = feed(controller, clock, [blind_only] * ticks(3 * LIMITS.cooldown_seconds))
+
+    assert {d.mode for d in decisions} == {"queue"}
+    seen = Signals(webhooks_per_hour=100, exec_p95_seconds=0.05, blind=blind_only.blind)
+    assert feed(controller, clock, [seen] * ticks(LIMITS.cooldown_seconds))[-1].mode == "single"
+
+
 def test_no_observed_signal_at_all_never_recovers(controller: Controller, clock: FakeClock) -> None:
     to_queue(controller, clock)
 
@@ -300,7 +326,12 @@ def test_a_state_from_an_older_or_damaged_record_is_usable(clock: FakeClock) -> 
     state = ControllerState.from_dict({"mode": "bogus", "signals": {"unknown": {}}})
 
     assert state.mode == "single"
-    assert set(state.tracks) == {"webhooks_per_hour", "exec_p95_seconds", "memory_percent"}
+    assert set(state.tracks) == {
+        "webhooks_per_hour",
+        "exec_p95_seconds",
+        "memory_percent",
+        "eventloop_lag_seconds",
+    }
     assert Controller(LIMITS, clock, state).observe(CALM).mode == "single"
 
 
@@ -312,9 +343,10 @@ def test_thresholds_come_from_the_settings() -> None:
         SIDECAR_SUSTAIN_SECONDS=2,
         SIDECAR_COOLDOWN_SECONDS=5,
         SIDECAR_RECOVERY_RATIO=0.5,
+        SIDECAR_THRESHOLD_EVENTLOOP_LAG_SECONDS=0.25,
     )
 
     limits = Thresholds.from_settings(settings)
 
-    assert limits == Thresholds(30, 5, 90, 2, 5, 0.5)
+    assert limits == Thresholds(30, 5, 90, 2, 5, 0.5, 0.25)
     assert limits.recovery_limit("memory_percent") == 45
