@@ -251,6 +251,21 @@ def test_a_failed_signal_does_not_block_recovery(controller: Controller, clock: 
     assert decisions[-1].mode == "single"
 
 
+def test_a_signal_that_goes_silent_while_over_blocks_recovery(
+    controller: Controller, clock: FakeClock
+) -> None:
+    over = Signals(webhooks_per_hour=100, exec_p95_seconds=2, memory_percent=91)
+    feed(controller, clock, [over] * ticks(LIMITS.sustain_seconds))
+    assert controller.state.mode == "queue"
+    n8n_down = Signals(webhooks_per_hour=100)  # n8n's sources fail: memory unknown
+
+    decisions = feed(controller, clock, [n8n_down] * ticks(2 * LIMITS.cooldown_seconds))
+
+    assert {d.mode for d in decisions} == {"queue"}
+    n8n_back = Signals(webhooks_per_hour=100, exec_p95_seconds=2, memory_percent=40)
+    assert feed(controller, clock, [n8n_back] * ticks(LIMITS.cooldown_seconds))[-1].mode == "single"
+
+
 def test_a_blind_signal_can_escalate(controller: Controller, clock: FakeClock) -> None:
     slow = Signals(
         webhooks_per_hour=100, exec_p95_seconds=45, blind=frozenset({"exec_p95_seconds"})

@@ -21,8 +21,11 @@ Rules:
 * A blind signal (`Signals.blind`, e.g. execution time measured as answer time) can
   escalate but is never evidence of calm: it is left out of the recovery rule.
 * A failed source (value None) is no evidence: it leaves its timers as they were, never
-  triggers a switch and does not block recovery. At least one signal must be observed to
-  recover, so a sampler that sees nothing never switches back to single.
+  triggers a switch and does not block recovery — unless that signal's crossing is still
+  latched (it went silent while over, e.g. n8n down with its memory over 80 %): silence
+  after a crossing is not calm, so queue mode stays until the signal is seen cleared. At
+  least one signal must be observed to recover, so a sampler that sees nothing never
+  switches back to single.
 * Without a usable queue (no Redis) the controller stays single and emits
   `queue_unavailable` once per crossing episode instead of switching.
 
@@ -289,6 +292,11 @@ class Controller:
             if signals.value(name) is not None and name not in signals.blind
         ]
         if not observed or not queues_drained:
+            return []
+        silent = [
+            n for n in SIGNAL_NAMES if signals.value(n) is None and self.state.tracks[n].crossed
+        ]
+        if silent:
             return []
         if not all(self._held(self.state.tracks[n].under_since, now, "cooldown") for n in observed):
             return []
