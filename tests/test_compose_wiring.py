@@ -112,6 +112,8 @@ def check_n8n_metrics(d: Deployment) -> list[str]:
             problems.append(f"{profile}: n8n's default metrics are off")
         if env.get("N8N_METRICS_PREFIX", "n8n_") != "n8n_":
             problems.append(f"{profile}: N8N_METRICS_PREFIX changed")
+        if env.get("EXECUTIONS_DATA_SAVE_ON_SUCCESS", "all") != "all":
+            problems.append(f"{profile}: successful executions unsaved: the API cannot see them")
     return problems
 
 
@@ -174,6 +176,10 @@ def _metrics_off(d: Deployment) -> None:
     _services(d, "queue")["n8n"]["environment"].pop("N8N_METRICS")
 
 
+def _executions_unsaved(d: Deployment) -> None:
+    _services(d, "single")["n8n"]["environment"]["EXECUTIONS_DATA_SAVE_ON_SUCCESS"] = "none"
+
+
 def _key_dropped(d: Deployment) -> None:
     _services(d, "single")["sidecar"]["environment"].pop("SIDECAR_N8N_API_KEY")
 
@@ -185,6 +191,7 @@ BREAKAGES = [
     (check_one_memory_variable, _other_sidecar_limit),
     (check_one_memory_variable, _other_default),
     (check_n8n_metrics, _metrics_off),
+    (check_n8n_metrics, _executions_unsaved),
     (check_api_key_passed, _key_dropped),
 ]
 

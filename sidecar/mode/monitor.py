@@ -173,7 +173,7 @@ class Monitor(Periodic):
         for name, source in self.sources.items():
             if source.blind:
                 text = (
-                    f"{name} is measured as {source.source} and cannot switch back: {source.note}"
+                    f"{name} is measured as {source.source}, which cannot show calm: {source.note}"
                 )
                 self._alert(SIGNAL_BLIND, text, name, "single")
 
