@@ -266,6 +266,18 @@ def test_a_signal_that_goes_silent_while_over_blocks_recovery(
     assert feed(controller, clock, [n8n_back] * ticks(LIMITS.cooldown_seconds))[-1].mode == "single"
 
 
+def test_a_blind_value_is_reportable_only_over_its_threshold() -> None:
+    blind = frozenset({"exec_p95_seconds"})
+    low = Signals(webhooks_per_hour=10, exec_p95_seconds=0.05, blind=blind)
+    high = Signals(webhooks_per_hour=10, exec_p95_seconds=45, blind=blind)
+    seen = Signals(webhooks_per_hour=10, exec_p95_seconds=0.05)
+
+    assert low.reportable(LIMITS).to_dict()["exec_p95_seconds"] is None
+    assert low.reportable(LIMITS).webhooks_per_hour == 10
+    assert high.reportable(LIMITS).exec_p95_seconds == 45
+    assert seen.reportable(LIMITS) == seen
+
+
 def test_a_blind_signal_can_escalate(controller: Controller, clock: FakeClock) -> None:
     slow = Signals(
         webhooks_per_hour=100, exec_p95_seconds=45, blind=frozenset({"exec_p95_seconds"})

@@ -256,6 +256,25 @@ def test_start_applies_sidecar_mode_and_stop_hands_the_lock_over(
     assert rdb.get(LOCK_KEY) is None
 
 
+def test_a_blind_low_answer_time_is_never_saved_or_published(build, rdb: redis.Redis) -> None:
+    from sidecar.mode.metrics import SIGNAL
+
+    clock = FakeClock()
+    monitor = build(rdb, clock)  # no SIDECAR_N8N_API_KEY: the execution signal is blind
+    monitor.sampler.latency.record(0.05)  # "respond immediately": a fast answer
+
+    tick = monitor.tick()
+
+    assert tick.signals.exec_p95_seconds == 0.05  # the controller still sees it
+    assert monitor.store.last_signals()["values"]["exec_p95_seconds"] is None
+    assert SIGNAL.labels(signal="exec_p95_seconds")._value.get() != 0.05
+    monitor.sampler.latency.record(45.0)  # an answer that slow is evidence: shown
+    monitor.sampler.latency.record(45.0)
+    clock.advance(0.5)
+    monitor.tick()
+    assert monitor.store.last_signals()["values"]["exec_p95_seconds"] == 45.0
+
+
 @pytest.mark.parametrize("api_key", [None, "n8n-api-key"])
 def test_a_blind_signal_is_alerted_once_at_start_up(
     rdb: redis.Redis, redis_url: str, receiver: AlertReceiver, api_key: str | None

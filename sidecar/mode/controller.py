@@ -37,7 +37,7 @@ for cooldown_seconds; `mode_changed` on every switch; `queue_unavailable` as abo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SINGLE, QUEUE = "single", "queue"
@@ -119,6 +119,16 @@ class Signals:
     def to_dict(self) -> dict[str, float | None]:
         """The sample as a JSON-ready dict."""
         return {name: self.value(name) for name in SIGNAL_NAMES}
+
+    def reportable(self, thresholds: Thresholds) -> Signals:
+        """The sample as it may be shown: a blind value at or under its threshold proves
+        nothing, so it becomes None (unknown) instead of a reassuring number."""
+        hidden = {
+            name: None
+            for name in self.blind
+            if (value := self.value(name)) is not None and value <= thresholds.limit(name)
+        }
+        return replace(self, **hidden)
 
 
 @dataclass

@@ -204,16 +204,17 @@ class Monitor(Periodic):
             self._announce(self._last_mode, view.mode, view.reason, view.pinned_by or "operator")
         self._follow(view)
         self._health_alerts(view)
-        signals = self._last_signals = self.sampler.sample()
-        metrics.publish_signals(signals, self.thresholds, self.sources)
-        self.store.save_signals(signals, self.sampler.errors())  # shown even while pinned
+        signals = self.sampler.sample()
+        shown = self._last_signals = signals.reportable(self.thresholds)  # blind: no calm
+        metrics.publish_signals(shown, self.thresholds, self.sources)
+        self.store.save_signals(shown, self.sampler.errors())  # shown even while pinned
         if view.pinned:
             return Tick("pinned", view, signals)
         controller = Controller(self.thresholds, self.clock, self._state_for(view))
         decision = controller.observe(signals, self._drained(), self.client is not None)
         if not self.store.record(decision, controller.state, getattr(self.lock, "token", None)):
             return Tick("not_recorded", view, signals)
-        self._after_decision(decision, signals)
+        self._after_decision(decision, shown)
         return Tick("evaluated", self.store.read(), signals, decision)
 
     def _state_for(self, view: ModeView) -> ControllerState:
