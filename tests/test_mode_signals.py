@@ -340,11 +340,9 @@ def test_a_failing_n8n_api_falls_back_to_the_answer_times() -> None:
     assert "401" in sampler.errors()["n8n_executions"]
 
 
-@responses.activate
 def test_a_failing_source_gives_none_and_recovers(
     rdb: redis.Redis, dead_redis: redis.Redis
 ) -> None:
-    responses.get(f"{N8N}/metrics", body=METRICS_TEXT)
     settings = load_settings(N8N_URL=N8N)
     sampler = SignalSampler(settings, dead_redis, rate=RateCounter(), latency=LatencyReservoir())
 
@@ -394,6 +392,18 @@ def test_a_failed_scrape_is_not_retried_within_a_sample() -> None:
     assert sample.memory_percent is None and sample.eventloop_lag_seconds is None
     assert call.call_count == 1
     assert {"memory_percent", "eventloop_lag_seconds"} <= set(sampler.errors())
+
+
+@responses.activate
+def test_n8n_metrics_are_not_read_unless_the_memory_source_is_n8n() -> None:
+    call = responses.get(f"{N8N}/metrics", body=METRICS_TEXT)
+    settings = load_settings(N8N_URL=N8N)  # SIDECAR_MEMORY_SOURCE=host
+    sampler = SignalSampler(settings, None, rate=RateCounter(), latency=LatencyReservoir())
+
+    assert sampler.sample().eventloop_lag_seconds is None
+    assert call.call_count == 0 and sampler.errors() == {}
+    lag = signal_sources(settings)["eventloop_lag_seconds"]
+    assert lag.source == N8N_METRICS and "SIDECAR_MEMORY_SOURCE=n8n" in (lag.note or "")
 
 
 def test_without_an_api_key_the_execution_signal_is_blind_answer_time() -> None:

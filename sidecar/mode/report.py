@@ -57,7 +57,7 @@ def describe_signals(
             "error": errors.get(name),
             "source": source.source if source else None,
             "blind": bool(source and source.blind),
-            "note": source.note if source and source.blind and shown is None else None,
+            "note": source.note if source and shown is None else None,
         }
     return described
 

@@ -33,7 +33,7 @@ from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import CGROUP_ROOT, host_memory_percent
 from sidecar.mode.n8n import N8nClient, eventloop_lag_seconds, resident_memory_bytes
 from sidecar.mode.rate import RateCounter
-from sidecar.mode.sources import blind_signals
+from sidecar.mode.sources import blind_signals, reads_n8n_metrics
 
 log = logging.getLogger("sidecar.mode.signals")
 
@@ -155,8 +155,10 @@ class SignalSampler:
             return resident_memory_bytes(self.n8n_metrics()) / limit * 100.0
         return host_memory_percent(self.cgroup_root)
 
-    def eventloop_lag(self) -> float:
-        """n8n's p99 event-loop lag (s) from its /metrics."""
+    def eventloop_lag(self) -> float | None:
+        """n8n's p99 event-loop lag (s) from its /metrics; None when /metrics is not read."""
+        if not reads_n8n_metrics(self.settings):
+            return None
         return eventloop_lag_seconds(self.n8n_metrics())
 
     def n8n_metrics(self) -> str:

@@ -6,7 +6,9 @@
                            answer time     n8n's answer time alone: BLIND (see below)
     memory_percent         n8n metrics     n8n's resident memory / SIDECAR_N8N_MEMORY_LIMIT_BYTES
                            host            the sidecar's cgroup, or the machine
-    eventloop_lag_seconds  n8n metrics     n8n's p99 event-loop lag (/metrics)
+    eventloop_lag_seconds  n8n metrics     n8n's p99 event-loop lag (/metrics); read only with
+                                           SIDECAR_MEMORY_SOURCE=n8n, which says n8n serves
+                                           /metrics (N8N_METRICS=true) — else unknown
 
 A signal is *blind* when its source cannot see what ADR-001 means. Without an API key the
 execution time is the answer time, and for a "respond immediately" webhook n8n answers in
@@ -27,6 +29,7 @@ N8N_METRICS = "n8n metrics"
 ANSWER_TIME = "answer time"
 HOST = "host"
 BLIND_NOTE = "unknown (set SIDECAR_N8N_API_KEY)"
+LAG_OFF_NOTE = "unknown (set SIDECAR_MEMORY_SOURCE=n8n: n8n's /metrics is not read)"
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class SignalSource:
 
     source: str
     blind: bool = False
-    note: str | None = None  # what to show instead of a value that proves nothing
+    note: str | None = None  # what to show when there is no value to show
 
     def to_dict(self) -> dict[str, Any]:
         """The source as a JSON-ready dict."""
@@ -54,13 +57,19 @@ def signal_sources(settings: Any) -> dict[str, SignalSource]:
         execution = SignalSource(N8N_API)
     else:
         execution = SignalSource(ANSWER_TIME, blind=True, note=BLIND_NOTE)
-    memory = N8N_METRICS if settings.memory_source == "n8n" else HOST
+    memory = N8N_METRICS if reads_n8n_metrics(settings) else HOST
+    lag = SignalSource(N8N_METRICS, note=None if reads_n8n_metrics(settings) else LAG_OFF_NOTE)
     return {
         "webhooks_per_hour": SignalSource(GATEWAY_COUNT),
         "exec_p95_seconds": execution,
         "memory_percent": SignalSource(memory),
-        "eventloop_lag_seconds": SignalSource(N8N_METRICS),
+        "eventloop_lag_seconds": lag,
     }
+
+
+def reads_n8n_metrics(settings: Any) -> bool:
+    """True when n8n's /metrics is read: SIDECAR_MEMORY_SOURCE=n8n says n8n serves it."""
+    return settings.memory_source == "n8n"
 
 
 def blind_signals(settings: Any) -> frozenset[str]:
