@@ -14,6 +14,7 @@ from sidecar.mode.backlog import dead_letter_size
 from sidecar.mode.controller import Thresholds
 from sidecar.mode.local_store import open_store
 from sidecar.mode.report import mode_report
+from sidecar.mode.sources import signal_sources
 from sidecar.queues.connection import connect
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
@@ -100,7 +101,8 @@ def watch_screen(settings: Settings) -> str:
 def collect_status(settings: Settings) -> dict:
     """Everything `status` shows, as one dict."""
     client = connect(settings) if settings.redis_configured else None
-    report = mode_report(open_store(client), Thresholds.from_settings(settings))
+    thresholds, sources = Thresholds.from_settings(settings), signal_sources(settings)
+    report = mode_report(open_store(client), thresholds, sources=sources)
     if client is None:
         return {**report, "queues": None, "deadLetters": None, "liveWorkers": None}
     counts = queue_counts(client, all_queues(settings.queue_prefix))
@@ -112,6 +114,18 @@ def collect_status(settings: Settings) -> dict:
     }
 
 
+def signal_line(name: str, signal: dict) -> str:
+    """One signal of the table; a blind signal's value says what to set instead of a number."""
+    number = signal["value"]
+    value = "-" if number is None else f"{number:.3g}" if abs(number) < 10 else f"{number:.1f}"
+    state = signal["note"] if signal.get("note") else signal["state"]
+    source = signal.get("source") or "-"
+    return (
+        f"{name:22}{value:>12}{signal['threshold']:>12g}{signal['recoveryBelow']:>12g}"
+        f"  {source:14}{state}{' (' + signal['error'] + ')' if signal.get('error') else ''}"
+    )
+
+
 def render_status(report: dict) -> str:
     """The readable table."""
     pinned = f"pinned by {report.get('pinnedBy') or 'config'}" if report["pinned"] else "automatic"
@@ -119,14 +133,10 @@ def render_status(report: dict) -> str:
         f"mode      {report['mode']} ({pinned}) since {report.get('since') or '-'}",
         f"reason    {report.get('reason') or '-'}",
         "",
-        f"{'signal':20}{'value':>12}{'threshold':>12}{'recovery':>12}  state",
+        f"{'signal':22}{'value':>12}{'threshold':>12}{'recovery':>12}  {'source':14}state",
     ]
     for name, signal in report["signals"].items():
-        value = "-" if signal["value"] is None else f"{signal['value']:.1f}"
-        lines.append(
-            f"{name:20}{value:>12}{signal['threshold']:>12g}{signal['recoveryBelow']:>12g}"
-            f"  {signal['state']}{' (' + signal['error'] + ')' if signal.get('error') else ''}"
-        )
+        lines.append(signal_line(name, signal))
     if report["queues"] is None:
         return "\n".join([*lines, "", "queues    no Redis configured (single mode only)"])
     lines += ["", f"{'queue':32}" + "".join(f"{c:>11}" for c in COLUMNS)]

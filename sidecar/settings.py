@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     threshold_memory_percent: float = Field(
         80, alias="SIDECAR_THRESHOLD_MEMORY_PERCENT", gt=0, le=100
     )
+    threshold_eventloop_lag_seconds: Seconds = Field(
+        0.5, alias="SIDECAR_THRESHOLD_EVENTLOOP_LAG_SECONDS"
+    )
     sustain_seconds: Seconds = Field(300, alias="SIDECAR_SUSTAIN_SECONDS")
     cooldown_seconds: Seconds = Field(1800, alias="SIDECAR_COOLDOWN_SECONDS")
     recovery_ratio: float = Field(0.7, alias="SIDECAR_RECOVERY_RATIO", gt=0, lt=1)

@@ -50,7 +50,17 @@ def test_smoke_mode_runs_every_scenario_and_writes_its_figures(tmp_path: Path) -
         "duplicated across the switch",
     ):
         assert rows[measure]["verdict"] == "met", rows[measure]
-    assert "[6/6] switch" in result.stderr  # the progress display
+    assert "[6/7] switch" in result.stderr  # the progress display
+    assert "[7/7] day" in result.stderr
+    # The simulated day: no flapping, every sustained crossing answered within an interval.
+    for measure in (
+        "shortest time between two switches (no flapping)",
+        "sustained crossing to switch",
+        "switches in the store's history",
+    ):
+        assert rows[measure]["verdict"] == "met", rows[measure]
+    day = figures["scenarios"]["day"]["figures"]
+    assert day["naive"]["switches"] > day["real"]["switches"] > 0
 
 
 def test_one_scenario_can_be_chosen_through_the_cli(tmp_path: Path) -> None:

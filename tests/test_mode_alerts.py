@@ -206,7 +206,12 @@ def test_controller_events_become_alerts() -> None:
         "kind": "mode_changed",
         "severity": "warning",
         "message": event.message,
-        "signals": {"webhooks_per_hour": 612, "exec_p95_seconds": None, "memory_percent": 41},
+        "signals": {
+            "webhooks_per_hour": 612,
+            "exec_p95_seconds": None,
+            "memory_percent": 41,
+            "eventloop_lag_seconds": None,
+        },
         "mode": "queue",
         "at": "1970-01-01T00:00:00.000Z",
     }

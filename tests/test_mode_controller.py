@@ -123,6 +123,10 @@ def test_switches_to_queue_only_after_the_signal_stayed_over_for_sustain_seconds
             "exec_p95_seconds",
         ),
         (Signals(webhooks_per_hour=100, exec_p95_seconds=2, memory_percent=91), "memory_percent"),
+        (
+            Signals(webhooks_per_hour=100, exec_p95_seconds=2, eventloop_lag_seconds=0.9),
+            "eventloop_lag_seconds",
+        ),
     ],
 )
 def test_any_one_signal_is_enough(
@@ -249,6 +253,55 @@ def test_a_failed_signal_does_not_block_recovery(controller: Controller, clock: 
     assert decisions[-1].mode == "single"
 
 
+def test_a_signal_that_goes_silent_while_over_blocks_recovery(
+    controller: Controller, clock: FakeClock
+) -> None:
+    over = Signals(webhooks_per_hour=100, exec_p95_seconds=2, memory_percent=91)
+    feed(controller, clock, [over] * ticks(LIMITS.sustain_seconds))
+    assert controller.state.mode == "queue"
+    n8n_down = Signals(webhooks_per_hour=100)  # n8n's sources fail: memory unknown
+
+    decisions = feed(controller, clock, [n8n_down] * ticks(2 * LIMITS.cooldown_seconds))
+
+    assert {d.mode for d in decisions} == {"queue"}
+    n8n_back = Signals(webhooks_per_hour=100, exec_p95_seconds=2, memory_percent=40)
+    assert feed(controller, clock, [n8n_back] * ticks(LIMITS.cooldown_seconds))[-1].mode == "single"
+
+
+def test_a_blind_value_is_reportable_only_over_its_threshold() -> None:
+    blind = frozenset({"exec_p95_seconds"})
+    low = Signals(webhooks_per_hour=10, exec_p95_seconds=0.05, blind=blind)
+    high = Signals(webhooks_per_hour=10, exec_p95_seconds=45, blind=blind)
+    seen = Signals(webhooks_per_hour=10, exec_p95_seconds=0.05)
+
+    assert low.reportable(LIMITS).to_dict()["exec_p95_seconds"] is None
+    assert low.reportable(LIMITS).webhooks_per_hour == 10
+    assert high.reportable(LIMITS).exec_p95_seconds == 45
+    assert seen.reportable(LIMITS) == seen
+
+
+def test_a_blind_signal_can_escalate(controller: Controller, clock: FakeClock) -> None:
+    slow = Signals(
+        webhooks_per_hour=100, exec_p95_seconds=45, blind=frozenset({"exec_p95_seconds"})
+    )
+
+    decisions = feed(controller, clock, [slow] * ticks(LIMITS.sustain_seconds))
+
+    assert decisions[-1].mode == "queue"
+
+
+def test_a_blind_signal_is_no_evidence_of_calm(controller: Controller, clock: FakeClock) -> None:
+    to_queue(controller, clock)
+    # Only the blind answer time is seen, and it is low: that proves nothing.
+    blind_only = Signals(exec_p95_seconds=0.05, blind=frozenset({"exec_p95_seconds"}))
+
+    decisions = feed(controller, clock, [blind_only] * ticks(3 * LIMITS.cooldown_seconds))
+
+    assert {d.mode for d in decisions} == {"queue"}
+    seen = Signals(webhooks_per_hour=100, exec_p95_seconds=0.05, blind=blind_only.blind)
+    assert feed(controller, clock, [seen] * ticks(LIMITS.cooldown_seconds))[-1].mode == "single"
+
+
 def test_no_observed_signal_at_all_never_recovers(controller: Controller, clock: FakeClock) -> None:
     to_queue(controller, clock)
 
@@ -302,7 +355,12 @@ def test_a_state_from_an_older_or_damaged_record_is_usable(clock: FakeClock) -> 
     state = ControllerState.from_dict({"mode": "bogus", "signals": {"unknown": {}}})
 
     assert state.mode == "single"
-    assert set(state.tracks) == {"webhooks_per_hour", "exec_p95_seconds", "memory_percent"}
+    assert set(state.tracks) == {
+        "webhooks_per_hour",
+        "exec_p95_seconds",
+        "memory_percent",
+        "eventloop_lag_seconds",
+    }
     assert Controller(LIMITS, clock, state).observe(CALM).mode == "single"
 
 
@@ -314,11 +372,12 @@ def test_thresholds_come_from_the_settings() -> None:
         SIDECAR_SUSTAIN_SECONDS=2,
         SIDECAR_COOLDOWN_SECONDS=5,
         SIDECAR_RECOVERY_RATIO=0.5,
+        SIDECAR_THRESHOLD_EVENTLOOP_LAG_SECONDS=0.25,
     )
 
     limits = Thresholds.from_settings(settings)
 
-    assert limits == Thresholds(30, 5, 90, 2, 5, 0.5)
+    assert limits == Thresholds(30, 5, 90, 2, 5, 0.5, 0.25)
     assert limits.recovery_limit("memory_percent") == 45
 
 
@@ -380,6 +439,7 @@ def test_a_state_away_from_every_default_round_trips(clock: FakeClock) -> None:
             "webhooks_per_hour": SignalTrack(over_since=1.0, under_since=None, crossed=True),
             "exec_p95_seconds": SignalTrack(over_since=None, under_since=2.0, crossed=False),
             "memory_percent": SignalTrack(over_since=3.0, under_since=4.0, crossed=True),
+            "eventloop_lag_seconds": SignalTrack(over_since=5.0, under_since=6.0, crossed=True),
         },
     )
     saved = state.to_dict()
@@ -402,6 +462,7 @@ def test_decisions_and_samples_as_json() -> None:
         "webhooks_per_hour": 1,
         "exec_p95_seconds": 2,
         "memory_percent": None,
+        "eventloop_lag_seconds": None,
     }
     event = Event(MODE_CHANGED, "single → queue: why")
     decision = Decision(mode="queue", changed=True, reason="why", previous="single", events=[event])

@@ -31,8 +31,8 @@ def test_a_later_sample_in_the_same_minute_replaces_the_earlier_one(rdb: redis.R
     rows = history.rows(SIGNALS_SERIES, 0)
 
     assert [(r.at, r.values) for r in rows] == [
-        (T0, (120.0, 3.0, 41.0, 1.0)),
-        (T0 + 60, (130.0, 4.0, 42.0, 1.0)),
+        (T0, (120.0, 3.0, 41.0, None, 1.0)),
+        (T0 + 60, (130.0, 4.0, 42.0, None, 1.0)),
     ]
 
 

@@ -254,6 +254,48 @@ def test_start_applies_sidecar_mode_and_stop_hands_the_lock_over(
     assert rdb.get(LOCK_KEY) is None
 
 
+def test_a_blind_low_answer_time_is_never_saved_or_published(build, rdb: redis.Redis) -> None:
+    from sidecar.mode.metrics import SIGNAL
+
+    clock = FakeClock()
+    monitor = build(rdb, clock)  # no SIDECAR_N8N_API_KEY: the execution signal is blind
+    monitor.sampler.latency.record(0.05)  # "respond immediately": a fast answer
+
+    tick = monitor.tick()
+
+    assert tick.signals.exec_p95_seconds == 0.05  # the controller still sees it
+    assert monitor.store.last_signals()["values"]["exec_p95_seconds"] is None
+    assert SIGNAL.labels(signal="exec_p95_seconds")._value.get() != 0.05
+    monitor.sampler.latency.record(45.0)  # an answer that slow is evidence: shown
+    monitor.sampler.latency.record(45.0)
+    clock.advance(0.5)
+    monitor.tick()
+    assert monitor.store.last_signals()["values"]["exec_p95_seconds"] == 45.0
+
+
+@pytest.mark.parametrize("api_key", [None, "n8n-api-key"])
+def test_a_blind_signal_is_alerted_once_at_start_up(
+    rdb: redis.Redis, redis_url: str, receiver: AlertReceiver, api_key: str | None
+) -> None:
+    key = {"SIDECAR_N8N_API_KEY": api_key} if api_key else {}
+    settings = load_settings(**{**SMALL, "REDIS_URL": redis_url, "SIDECAR_MODE": "auto", **key})
+    alerter = Alerter(rdb, receiver.url, 3600)
+    monitor = Monitor(settings, rdb, alerter=alerter).start()
+    try:
+        monitor.alert_blind_signals()  # a second time: still one alert (per cool-down)
+        wait_until(lambda: rdb.get(LOCK_KEY) is not None, 30, "the monitor's first tick")
+    finally:
+        monitor.stop(5)  # finishes the queued alert POSTs
+
+    blind = [a for a in receiver.accepted if a["kind"] == "signal_blind"]
+    if api_key:
+        assert blind == []
+    else:
+        assert len(blind) == 1
+        assert "exec_p95_seconds" in blind[0]["message"]
+        assert "unknown (set SIDECAR_N8N_API_KEY)" in blind[0]["message"]
+
+
 def test_a_worker_flushes_its_answer_times(rdb: redis.Redis) -> None:
     signals.record_latency(4.2)
     flusher = SignalFlusher(rdb, interval=0.05).start()

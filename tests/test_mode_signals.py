@@ -14,9 +14,15 @@ from sidecar.errors import BackendUnavailable
 from sidecar.mode.latency import KEY as LATENCY_KEY
 from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import cgroup_memory_percent, host_memory_percent
-from sidecar.mode.n8n import N8nSourceError, execution_durations, resident_memory_bytes
+from sidecar.mode.n8n import (
+    N8nSourceError,
+    eventloop_lag_seconds,
+    execution_durations,
+    resident_memory_bytes,
+)
 from sidecar.mode.rate import RateCounter
-from sidecar.mode.signals import SignalSampler
+from sidecar.mode.signals import SignalSampler, shared_eventloop_lag
+from sidecar.mode.sources import ANSWER_TIME, HOST, N8N_API, N8N_METRICS, signal_sources
 from sidecar.settings import load_settings
 
 GIB = 1024**3
@@ -248,6 +254,11 @@ n8n_process_cpu_user_seconds_total 12.5
 # HELP n8n_process_resident_memory_bytes Resident memory size in bytes.
 # TYPE n8n_process_resident_memory_bytes gauge
 n8n_process_resident_memory_bytes 536870912
+# HELP n8n_nodejs_eventloop_lag_p50_seconds The 50th percentile of the recorded event loop delays.
+n8n_nodejs_eventloop_lag_p50_seconds 0.010223615
+# HELP n8n_nodejs_eventloop_lag_p99_seconds The 99th percentile of the recorded event loop delays.
+# TYPE n8n_nodejs_eventloop_lag_p99_seconds gauge
+n8n_nodejs_eventloop_lag_p99_seconds 0.715128831
 n8n_version_info{version="v1.89.2",major="1"} 1
 """
 
@@ -341,3 +352,93 @@ def test_a_failing_source_gives_none_and_recovers(
     seeing = sampler.sample()
     assert seeing.webhooks_per_hour == 0 and seeing.exec_p95_seconds is None
     assert sampler.errors() == {}
+
+
+def test_the_eventloop_lag_is_n8ns_p99_from_its_metrics() -> None:
+    assert eventloop_lag_seconds(METRICS_TEXT) == pytest.approx(0.715128831)
+    assert eventloop_lag_seconds("nodejs_eventloop_lag_p99_seconds 0.2\n") == 0.2
+    with pytest.raises(N8nSourceError, match="N8N_METRICS"):
+        eventloop_lag_seconds("n8n_nodejs_eventloop_lag_p50_seconds 0.1\n")
+
+
+@responses.activate
+def test_memory_and_lag_share_one_scrape_of_n8n_metrics_per_sample() -> None:
+    call = responses.get(f"{N8N}/metrics", body=METRICS_TEXT)
+    settings = load_settings(
+        N8N_URL=N8N, SIDECAR_MEMORY_SOURCE="n8n", SIDECAR_N8N_MEMORY_LIMIT_BYTES=2 * GIB
+    )
+    sampler = SignalSampler(settings, None, rate=RateCounter(), latency=LatencyReservoir())
+
+    sample = sampler.sample()
+    assert sample.eventloop_lag_seconds == pytest.approx(0.715128831)
+    assert sample.memory_percent == pytest.approx(25.0)
+    assert call.call_count == 1
+    sampler.sample()
+    assert call.call_count == 2
+
+
+@responses.activate
+def test_a_failed_scrape_is_not_retried_within_a_sample() -> None:
+    call = responses.get(f"{N8N}/metrics", status=404)
+    settings = load_settings(
+        N8N_URL=N8N, SIDECAR_MEMORY_SOURCE="n8n", SIDECAR_N8N_MEMORY_LIMIT_BYTES=2 * GIB
+    )
+    sampler = SignalSampler(settings, None, rate=RateCounter(), latency=LatencyReservoir())
+
+    sample = sampler.sample()
+    assert sample.memory_percent is None and sample.eventloop_lag_seconds is None
+    assert call.call_count == 1
+    assert {"memory_percent", "eventloop_lag_seconds"} <= set(sampler.errors())
+
+
+@responses.activate
+def test_n8n_metrics_are_not_read_unless_the_memory_source_is_n8n() -> None:
+    call = responses.get(f"{N8N}/metrics", body=METRICS_TEXT)
+    settings = load_settings(N8N_URL=N8N)  # SIDECAR_MEMORY_SOURCE=host
+    sampler = SignalSampler(settings, None, rate=RateCounter(), latency=LatencyReservoir())
+
+    assert sampler.sample().eventloop_lag_seconds is None
+    assert call.call_count == 0 and sampler.errors() == {}
+    lag = signal_sources(settings)["eventloop_lag_seconds"]
+    assert lag.source == N8N_METRICS and "SIDECAR_MEMORY_SOURCE=n8n" in (lag.note or "")
+
+
+def test_without_an_api_key_the_execution_signal_is_blind_answer_time() -> None:
+    plain = signal_sources(load_settings(N8N_URL=N8N))
+    assert plain["exec_p95_seconds"].source == ANSWER_TIME
+    assert plain["exec_p95_seconds"].blind
+    assert plain["memory_percent"].source == HOST
+    assert plain["eventloop_lag_seconds"].source == N8N_METRICS
+    keyed = signal_sources(
+        load_settings(
+            N8N_URL=N8N,
+            SIDECAR_N8N_API_KEY="k",
+            SIDECAR_MEMORY_SOURCE="n8n",
+            SIDECAR_N8N_MEMORY_LIMIT_BYTES=GIB,
+        )
+    )
+    assert keyed["exec_p95_seconds"].source == N8N_API
+    assert not keyed["exec_p95_seconds"].blind
+    assert keyed["memory_percent"].source == N8N_METRICS
+
+    sampler = SignalSampler(load_settings(N8N_URL=N8N), None, n8n=object())  # type: ignore[arg-type]
+    assert sampler.blind == {"exec_p95_seconds"}
+
+
+class SavedSample:
+    """A store that holds one saved sample."""
+
+    def __init__(self, sample: dict | None) -> None:
+        self.sample = sample
+
+    def last_signals(self) -> dict | None:
+        return self.sample
+
+
+def test_the_last_eventloop_lag_is_shared_while_fresh() -> None:
+    saved = SavedSample({"at": 1000.0, "values": {"eventloop_lag_seconds": 0.25}})
+    assert shared_eventloop_lag(saved, max_age_seconds=60, now=1030.0) == 0.25
+    assert shared_eventloop_lag(saved, max_age_seconds=60, now=1061.0) is None
+    assert shared_eventloop_lag(SavedSample(None), max_age_seconds=60, now=1.0) is None
+    empty = SavedSample({"at": 1000.0, "values": {"eventloop_lag_seconds": None}})
+    assert shared_eventloop_lag(empty, max_age_seconds=60, now=1000.0) is None

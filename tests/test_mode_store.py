@@ -15,7 +15,9 @@ from sidecar.mode.controller import ControllerState, Decision, Signals, SignalTr
 from sidecar.mode.local_store import LocalModeStore, open_store
 from sidecar.mode.lock import LOCK_KEY, EvaluatorLock
 from sidecar.mode.report import mode_report
+from sidecar.mode.sources import signal_sources
 from sidecar.mode.store import HISTORY_KEY, ModeStore
+from sidecar.settings import load_settings
 
 
 class CountingStore(ModeStore):
@@ -249,6 +251,9 @@ def test_the_report_shows_each_signal_against_its_threshold(
         "recoveryBelow": 350,
         "state": "over",
         "error": None,
+        "source": None,
+        "blind": False,
+        "note": None,
     }
     assert report["signals"]["exec_p95_seconds"]["state"] == "unknown"
     assert report["signals"]["exec_p95_seconds"]["error"] == "n8n answered 401"
@@ -263,3 +268,31 @@ def test_the_report_shows_each_signal_against_its_threshold(
         None,
         [],
     )
+
+
+def test_a_blind_signal_shows_what_to_set_never_a_reassuring_number(rdb: redis.Redis) -> None:
+    store = ModeStore(rdb)
+    settings = load_settings(N8N_URL="http://n8n:5678")  # no SIDECAR_N8N_API_KEY
+    store.save_signals(Signals(webhooks_per_hour=10, exec_p95_seconds=0.04, memory_percent=50))
+
+    report = mode_report(store, Thresholds(), sources=signal_sources(settings))
+
+    execution = report["signals"]["exec_p95_seconds"]
+    assert execution["value"] is None and execution["state"] == "unknown"
+    assert execution["note"] == "unknown (set SIDECAR_N8N_API_KEY)"
+    assert (execution["source"], execution["blind"]) == ("answer time", True)
+    assert report["signals"]["memory_percent"]["source"] == "host"
+    assert report["signals"]["eventloop_lag_seconds"]["source"] == "n8n metrics"
+    assert report["signals"]["webhooks_per_hour"]["value"] == 10
+
+    store.save_signals(Signals(exec_p95_seconds=45.0))  # over: an answer that slow is evidence
+    slow = mode_report(store, Thresholds(), sources=signal_sources(settings))
+    assert slow["signals"]["exec_p95_seconds"]["value"] == 45.0
+    assert slow["signals"]["exec_p95_seconds"]["state"] == "over"
+    assert slow["signals"]["exec_p95_seconds"]["note"] is None
+
+    keyed = load_settings(N8N_URL="http://n8n:5678", SIDECAR_N8N_API_KEY="k")
+    store.save_signals(Signals(exec_p95_seconds=0.04))
+    seen = mode_report(store, Thresholds(), sources=signal_sources(keyed))
+    assert seen["signals"]["exec_p95_seconds"]["value"] == 0.04
+    assert seen["signals"]["exec_p95_seconds"]["source"] == "n8n API"

@@ -43,8 +43,16 @@ def wait_for_mode(client, wanted: str, timeout: float = 20.0) -> None:
 def test_auto_starts_single_and_reports_signals(n8n: FakeN8n, redis_url: str) -> None:
     body = gateway(n8n, redis_url).get("/v1/mode", headers=VIEWER).get_json()
     assert (body["mode"], body["pinned"]) == ("single", False)
-    assert set(body["signals"]) == {"webhooks_per_hour", "exec_p95_seconds", "memory_percent"}
+    assert set(body["signals"]) == {
+        "webhooks_per_hour",
+        "exec_p95_seconds",
+        "memory_percent",
+        "eventloop_lag_seconds",
+    }
     assert body["signals"]["webhooks_per_hour"]["threshold"] == 500
+    execution = body["signals"]["exec_p95_seconds"]  # no SIDECAR_N8N_API_KEY: blind
+    assert (execution["source"], execution["blind"]) == ("answer time", True)
+    assert body["signals"]["webhooks_per_hour"]["source"] == "gateway count"
 
 
 def test_pin_through_the_api_reaches_every_gateway(n8n, redis_url) -> None:
@@ -113,3 +121,24 @@ def test_cli_without_redis(n8n) -> None:
     text = run_cli("status", N8N_URL=n8n.url).stdout
     assert "no Redis configured" in text
     assert run_cli("mode", "sideways", N8N_URL=n8n.url).returncode == 2
+
+
+def test_status_names_each_source_and_shows_a_blind_signal_as_unknown(n8n, redis_url) -> None:
+    import redis as redis_lib
+
+    from sidecar.mode.controller import Signals
+    from sidecar.mode.store import ModeStore
+
+    sample = Signals(webhooks_per_hour=12, exec_p95_seconds=0.03, eventloop_lag_seconds=0.012)
+    ModeStore(redis_lib.Redis.from_url(redis_url)).save_signals(sample)
+    env = {"N8N_URL": n8n.url, "REDIS_URL": redis_url}
+
+    text = run_cli("status", **env).stdout
+    execution = next(line for line in text.splitlines() if line.startswith("exec_p95_seconds"))
+    assert "answer time" in execution and "unknown (set SIDECAR_N8N_API_KEY)" in execution
+    assert "0.03" not in execution
+    lag = next(line for line in text.splitlines() if line.startswith("eventloop_lag_seconds"))
+    assert "0.012" in lag and "n8n metrics" in lag
+    status = json.loads(run_cli("status", "--json", **env).stdout)
+    assert status["signals"]["exec_p95_seconds"]["value"] is None
+    assert status["signals"]["memory_percent"]["source"] == "host"

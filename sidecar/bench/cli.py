@@ -24,13 +24,14 @@ SIZES = (
     ("rate", click.FloatRange(1, 100000), "e2e and switch: steady webhooks per second."),
     ("duration", click.FloatRange(0.5, 3600), "e2e: seconds of steady load."),
     ("timeout", click.FloatRange(5, 7200), "Seconds per phase, at most."),
+    ("day-seconds", click.FloatRange(0, 3600), "day: wall seconds for the simulated 24 h."),
 )
 
 
 def size_options(command: Callable) -> Callable:
     """Add one option per entry of SIZES to `command`, in that order."""
     for name, accepted, text in reversed(SIZES):
-        default = getattr(Options, name)
+        default = getattr(Options, name.replace("-", "_"))
         option = click.option(
             f"--{name}", type=accepted, default=default, show_default=True, help=text
         )

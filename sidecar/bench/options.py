@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch")
+SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch", "day")
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ class Options:
     rate: float = 200.0  # e2e: webhooks per second, steady
     duration: float = 10.0  # e2e and switch: seconds of steady load
     timeout: float = 300.0  # seconds per phase, at most
+    day_seconds: float = 120.0  # day: wall seconds the simulated 24 h are spread over
     smoke: bool = False
 
     def smoke_sized(self) -> Options:
@@ -32,5 +33,6 @@ class Options:
             rate=50.0,
             duration=1.0,
             timeout=min(self.timeout, 60.0),
+            day_seconds=0.0,  # as fast as it goes
             smoke=True,
         )

@@ -9,6 +9,7 @@ from sidecar.http.api_support import json_body
 from sidecar.http.auth import require
 from sidecar.mode.controller import Thresholds
 from sidecar.mode.report import mode_report
+from sidecar.mode.sources import signal_sources
 
 blueprint = Blueprint("mode", __name__, url_prefix="/v1")
 CHOICES = ("single", "queue", "auto")
@@ -16,7 +17,8 @@ CHOICES = ("single", "queue", "auto")
 
 def _report() -> Response:
     state = current_app.extensions["sidecar"]
-    return jsonify(mode_report(state.store, Thresholds.from_settings(state.settings)))
+    thresholds, sources = Thresholds.from_settings(state.settings), signal_sources(state.settings)
+    return jsonify(mode_report(state.store, thresholds, sources=sources))
 
 
 @blueprint.get("/mode")

@@ -1,7 +1,8 @@
 """Automatic single ⇄ queue switching (ADR-001 thresholds, SPEC §1, §5 /v1/mode, §6 alerts).
 
 signals.py     record_webhook() / record_latency() on the hot path; SignalSampler
-rate.py, latency.py, memory.py, n8n.py   the sources behind the three signals
+rate.py, latency.py, memory.py, n8n.py   the sources behind the four signals
+sources.py     what each signal measures (its source), and which are blind
 controller.py  the pure state machine: Controller(thresholds, clock).observe(signals)
 store.py       the shared mode in Redis (ModeStore); local_store.py without Redis
 lock.py        one evaluator at a time

@@ -51,6 +51,7 @@ REDIS_UNREACHABLE = "redis_unreachable"
 DLQ_GROWING = "dlq_growing"
 NO_WORKERS = "no_workers"
 UNREGISTERED_WEBHOOK = "unregistered_webhook"  # dead letters dropped (worker/ledger.py)
+SIGNAL_BLIND = "signal_blind"  # at start-up, per blind signal (sources.py)
 SEVERITY = {
     THRESHOLD_CROSSED: "warning",
     THRESHOLD_CLEARED: "info",
@@ -61,6 +62,7 @@ SEVERITY = {
     DLQ_GROWING: "warning",
     NO_WORKERS: "critical",
     UNREGISTERED_WEBHOOK: "warning",
+    SIGNAL_BLIND: "warning",
 }
 KINDS = tuple(SEVERITY)
 LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}

@@ -18,9 +18,14 @@ Rules:
   `cooldown_seconds` and the queues are drained. Between ratio x threshold and the
   threshold a signal is neither over nor recovered (hysteresis): in queue mode noise there
   keeps queue mode, so the mode cannot flap.
+* A blind signal (`Signals.blind`, e.g. execution time measured as answer time) can
+  escalate but is never evidence of calm: it is left out of the recovery rule.
 * A failed source (value None) is no evidence: it leaves its timers as they were, never
-  triggers a switch and does not block recovery. At least one signal must be observed to
-  recover, so a sampler that sees nothing never switches back to single.
+  triggers a switch and does not block recovery — unless that signal's crossing is still
+  latched (it went silent while over, e.g. n8n down with its memory over 80 %): silence
+  after a crossing is not calm, so queue mode stays until the signal is seen cleared. At
+  least one signal must be observed to recover, so a sampler that sees nothing never
+  switches back to single.
 * Without a usable queue (no Redis) the controller stays single and emits
   `queue_unavailable` once per crossing episode instead of switching.
 
@@ -32,12 +37,17 @@ for cooldown_seconds; `mode_changed` on every switch; `queue_unavailable` as abo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SINGLE, QUEUE = "single", "queue"
 MODES = (SINGLE, QUEUE)
-SIGNAL_NAMES = ("webhooks_per_hour", "exec_p95_seconds", "memory_percent")
+SIGNAL_NAMES = (
+    "webhooks_per_hour",
+    "exec_p95_seconds",
+    "memory_percent",
+    "eventloop_lag_seconds",  # n8n's own overload signal, beyond ADR-001 (ADR-004)
+)
 
 THRESHOLD_CROSSED = "threshold_crossed"
 THRESHOLD_CLEARED = "threshold_cleared"
@@ -57,6 +67,7 @@ class Thresholds:
     sustain_seconds: float = 300
     cooldown_seconds: float = 1800
     recovery_ratio: float = 0.7
+    eventloop_lag_seconds: float = 0.5  # n8n's p99 event-loop lag, beyond ADR-001
 
     @classmethod
     def from_settings(cls, settings: Any) -> Thresholds:
@@ -68,6 +79,7 @@ class Thresholds:
             sustain_seconds=settings.sustain_seconds,
             cooldown_seconds=settings.cooldown_seconds,
             recovery_ratio=settings.recovery_ratio,
+            eventloop_lag_seconds=settings.threshold_eventloop_lag_seconds,
         )
 
     def limit(self, signal: str) -> float:
@@ -80,6 +92,7 @@ class Thresholds:
             "webhooks_per_hour": self.webhooks_per_hour,
             "exec_p95_seconds": self.exec_seconds,
             "memory_percent": self.memory_percent,
+            "eventloop_lag_seconds": self.eventloop_lag_seconds,
         }
 
     def recovery_limit(self, signal: str) -> float:
@@ -89,11 +102,15 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Signals:
-    """One sample of the three signals; None where the source failed or had no data."""
+    """One sample of the signals; None where the source failed or had no data. `blind`
+    names signals whose source cannot see what they mean (a lower bound at best): their
+    value may show an overload, but a low one proves nothing, so it never allows recovery."""
 
     webhooks_per_hour: float | None = None
     exec_p95_seconds: float | None = None
     memory_percent: float | None = None
+    eventloop_lag_seconds: float | None = None
+    blind: frozenset[str] = frozenset()
 
     def value(self, signal: str) -> float | None:
         """The sampled value of `signal`."""
@@ -102,6 +119,16 @@ class Signals:
     def to_dict(self) -> dict[str, float | None]:
         """The sample as a JSON-ready dict."""
         return {name: self.value(name) for name in SIGNAL_NAMES}
+
+    def reportable(self, thresholds: Thresholds) -> Signals:
+        """The sample as it may be shown: a blind value at or under its threshold proves
+        nothing, so it becomes None (unknown) instead of a reassuring number."""
+        hidden = {
+            name: None
+            for name in self.blind
+            if (value := self.value(name)) is not None and value <= thresholds.limit(name)
+        }
+        return replace(self, **hidden)
 
 
 @dataclass
@@ -269,8 +296,17 @@ class Controller:
 
     def _recover(self, signals: Signals, now: float, queues_drained: bool) -> list[Event]:
         """In queue mode: back to single once every observed signal has cooled down."""
-        observed = [name for name in SIGNAL_NAMES if signals.value(name) is not None]
+        observed = [
+            name
+            for name in SIGNAL_NAMES
+            if signals.value(name) is not None and name not in signals.blind
+        ]
         if not observed or not queues_drained:
+            return []
+        silent = [
+            n for n in SIGNAL_NAMES if signals.value(n) is None and self.state.tracks[n].crossed
+        ]
+        if silent:
             return []
         if not all(self._held(self.state.tracks[n].under_since, now, "cooldown") for n in observed):
             return []

@@ -3,8 +3,8 @@
 Key layout (one sorted set per series; score = the minute's start in unix seconds, member
 = "<minute>:<field>:<field>…" so one minute holds one row, an empty field = not observed):
 
-    sidecar:history:signals          webhooks_per_hour:exec_p95_seconds:memory_percent:mode
-                                     (mode 1 = queue, 0 = single)
+    sidecar:history:signals          webhooks_per_hour:exec_p95_seconds:memory_percent:
+                                     eventloop_lag_seconds:mode (mode 1 = queue, 0 = single)
     sidecar:history:queue:<queue>    depth (waiting):processed:failed (per minute)
 
 Rules:

@@ -35,6 +35,7 @@ from sidecar.mode.alerts import (
     N8N_UNREACHABLE,
     NO_WORKERS,
     REDIS_UNREACHABLE,
+    SIGNAL_BLIND,
     Alert,
     Alerter,
     alert_from_event,
@@ -51,6 +52,7 @@ from sidecar.mode.controller import (
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.lock import EvaluatorLock, LocalLock
 from sidecar.mode.signals import LATENCY, SignalSampler, flush_local, latency_window_seconds
+from sidecar.mode.sources import signal_sources
 from sidecar.mode.store import ModeView, iso
 
 log = logging.getLogger("sidecar.mode.monitor")
@@ -148,6 +150,7 @@ class Monitor(Periodic):
         if sampler is None:
             LATENCY.window_seconds = latency_window_seconds(settings)
         self.sampler = sampler or SignalSampler(settings, client)
+        self.sources = signal_sources(settings)
         ttl = lock_ttl_seconds or 3 * settings.monitor_interval_seconds
         self.lock = lock or (LocalLock() if client is None else EvaluatorLock(client, ttl))
         self.n8n_health, self.live_workers = n8n_health, live_workers
@@ -162,8 +165,20 @@ class Monitor(Periodic):
             self.store.apply_configured(self.settings.mode)
         except BackendUnavailable as exc:
             log.warning("could not apply SIDECAR_MODE=%s yet: %s", self.settings.mode, exc)
+        self.alert_blind_signals()
         super().start()
         return self
+
+    def alert_blind_signals(self) -> None:
+        """signal_blind, once at start-up, for each signal that cannot see what it means."""
+        if self.settings.mode != "auto":
+            return
+        for name, source in self.sources.items():
+            if source.blind:
+                text = (
+                    f"{name} is measured as {source.source}, which cannot show calm: {source.note}"
+                )
+                self._alert(SIGNAL_BLIND, text, name, "single")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop ticking, give the evaluator lock up, and finish queued alert POSTs."""
@@ -192,18 +207,19 @@ class Monitor(Periodic):
             self._announce(self._last_mode, view.mode, view.reason, view.pinned_by or "operator")
         self._follow(view)
         self._health_alerts(view)
-        signals = self._last_signals = self.sampler.sample()
-        metrics.publish_signals(signals, self.thresholds)
-        self.store.save_signals(signals, self.sampler.errors())  # shown even while pinned
+        signals = self.sampler.sample()
+        shown = self._last_signals = signals.reportable(self.thresholds)  # blind: no calm
+        metrics.publish_signals(shown, self.thresholds, self.sources)
+        self.store.save_signals(shown, self.sampler.errors())  # shown even while pinned
         if self.history is not None:
-            self.history(signals, view.mode)  # best effort: never raises
+            self.history(shown, view.mode)  # best effort: never raises
         if view.pinned:
             return Tick("pinned", view, signals)
         controller = Controller(self.thresholds, self.clock, self._state_for(view))
         decision = controller.observe(signals, self._drained(), self.client is not None)
         if not self.store.record(decision, controller.state, getattr(self.lock, "token", None)):
             return Tick("not_recorded", view, signals)
-        self._after_decision(decision, signals)
+        self._after_decision(decision, shown)
         return Tick("evaluated", self.store.read(), signals, decision)
 
     def _state_for(self, view: ModeView) -> ControllerState:

@@ -4,9 +4,11 @@
   `{"data": [{"id", "status", "startedAt", "stoppedAt", …}], "nextCursor"}`, newest first;
   `stoppedAt` is null while an execution runs. Only finished executions that stopped inside
   the window count (a running or waiting one has no duration yet).
-* `GET {N8N_URL}/metrics` (N8N_METRICS=true) is Prometheus text; n8n prefixes its default
-  process metrics with N8N_METRICS_PREFIX (`n8n_` by default), so any
-  `…process_resident_memory_bytes` sample is taken.
+* `GET {N8N_URL}/metrics` (N8N_METRICS=true) is Prometheus text; n8n prefixes prom-client's
+  default metrics with N8N_METRICS_PREFIX (`n8n_` by default), so any
+  `…process_resident_memory_bytes` sample is taken, and likewise
+  `…nodejs_eventloop_lag_p99_seconds` (n8n 1.123: `n8n_nodejs_eventloop_lag_p99_seconds`,
+  the p99 event-loop delay prom-client measures with perf_hooks).
 
 Both raise `N8nSourceError` when n8n cannot give the figure; the sampler turns that into None.
 """
@@ -24,6 +26,7 @@ API_KEY_HEADER = "X-N8N-API-KEY"
 EXECUTIONS_PATH = "/api/v1/executions"
 METRICS_PATH = "/metrics"
 RSS_METRIC = "process_resident_memory_bytes"
+LAG_METRIC = "nodejs_eventloop_lag_p99_seconds"
 DEFAULT_LIMIT = 100  # n8n's default page; its maximum is 250
 TIMEOUT_SECONDS = 5.0
 
@@ -58,20 +61,30 @@ def execution_durations(body: Any, since: float | None = None) -> list[float]:
     return durations
 
 
-def resident_memory_bytes(text: str) -> float:
-    """n8n's resident memory from its Prometheus text; N8nSourceError when absent."""
+def metric_value(text: str, metric: str) -> float:
+    """The first sample of `metric` (any prefix) in Prometheus text; N8nSourceError if absent."""
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         name, _, rest = line.partition(" ") if "{" not in line else line.partition("{")
-        if name == RSS_METRIC or name.endswith("_" + RSS_METRIC):
+        if name == metric or name.endswith("_" + metric):
             value = rest.rsplit("}", 1)[-1].split()
             try:
                 return float(value[0])
             except (IndexError, ValueError):
-                raise N8nSourceError(f"unreadable {RSS_METRIC} sample: {line!r}") from None
-    raise N8nSourceError(f"n8n's /metrics has no {RSS_METRIC} (is N8N_METRICS=true?)")
+                raise N8nSourceError(f"unreadable {metric} sample: {line!r}") from None
+    raise N8nSourceError(f"n8n's /metrics has no {metric} (is N8N_METRICS=true?)")
+
+
+def resident_memory_bytes(text: str) -> float:
+    """n8n's resident memory from its Prometheus text; N8nSourceError when absent."""
+    return metric_value(text, RSS_METRIC)
+
+
+def eventloop_lag_seconds(text: str) -> float:
+    """n8n's p99 event-loop lag from its Prometheus text; N8nSourceError when absent."""
+    return metric_value(text, LAG_METRIC)
 
 
 class N8nClient:
@@ -101,9 +114,17 @@ class N8nClient:
             raise N8nSourceError("n8n's /api/v1/executions did not answer JSON") from None
         return execution_durations(body, since)
 
+    def metrics_text(self) -> str:
+        """n8n's /metrics, as Prometheus text."""
+        return self._get(METRICS_PATH).text
+
     def resident_memory_bytes(self) -> float:
         """n8n's resident memory (bytes) from its /metrics."""
-        return resident_memory_bytes(self._get(METRICS_PATH).text)
+        return resident_memory_bytes(self.metrics_text())
+
+    def eventloop_lag_seconds(self) -> float:
+        """n8n's p99 event-loop lag (seconds) from its /metrics."""
+        return eventloop_lag_seconds(self.metrics_text())
 
     def _get(self, path: str, **options: Any) -> requests.Response:
         """GET a path of n8n; N8nSourceError on a network error or a non-2xx answer."""

@@ -1,4 +1,4 @@
-"""The three ADR-001 signals, sampled for the controller; each source fails soft.
+"""The signals (ADR-001's three and n8n's event-loop lag), sampled; each source fails soft.
 
 Hot path (called per request / per delivery, no I/O, a short in-process lock):
 
@@ -11,7 +11,11 @@ moves them to Redis and is called every SIDECAR_MONITOR_INTERVAL_SECONDS by the 
 
 `SignalSampler.sample()` builds a `Signals`: a source that fails (Redis down, n8n
 unreachable, a missing file) gives None and is logged once when it starts failing and
-once when it recovers — it never raises.
+once when it recovers — it never raises. n8n's /metrics is fetched at most once per sample
+(memory and event-loop lag share it). Blind signals (sources.py) are marked in the sample.
+
+`shared_eventloop_lag(store)` gives other parts (e.g. a delivery pace) n8n's last sampled
+event-loop lag without asking n8n again.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import redis
 from sidecar.mode.controller import Signals
 from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import CGROUP_ROOT, host_memory_percent
-from sidecar.mode.n8n import N8nClient
+from sidecar.mode.n8n import N8nClient, eventloop_lag_seconds, resident_memory_bytes
 from sidecar.mode.rate import RateCounter
+from sidecar.mode.sources import blind_signals, reads_n8n_metrics
 
 log = logging.getLogger("sidecar.mode.signals")
 
@@ -108,12 +113,17 @@ class SignalSampler:
             "webhooks_per_hour": SoftSource("webhooks_per_hour", self.webhooks_per_hour),
             "exec_p95_seconds": SoftSource("exec_p95_seconds", self.exec_p95_seconds),
             "memory_percent": SoftSource("memory_percent", self.memory_percent),
+            "eventloop_lag_seconds": SoftSource("eventloop_lag_seconds", self.eventloop_lag),
         }
         self._executions = SoftSource("n8n_executions", self.n8n_exec_p95_seconds)
+        self.blind = blind_signals(settings)
+        self._metrics: str | Exception | None = None
 
     def sample(self) -> Signals:
         """One sample of every signal (None where a source failed)."""
-        return Signals(**{name: source() for name, source in self.sources.items()})
+        self._metrics = None  # n8n's /metrics: fetched again, once, for this sample
+        values = {name: source() for name, source in self.sources.items()}
+        return Signals(**values, blind=self.blind)
 
     def errors(self) -> dict[str, str]:
         """Why each currently failing source (or n8n's execution list) failed."""
@@ -142,5 +152,40 @@ class SignalSampler:
         """Memory in use (%), per SIDECAR_MEMORY_SOURCE."""
         if self.settings.memory_source == "n8n":
             limit = float(self.settings.n8n_memory_limit_bytes)
-            return self.n8n.resident_memory_bytes() / limit * 100.0
+            return resident_memory_bytes(self.n8n_metrics()) / limit * 100.0
         return host_memory_percent(self.cgroup_root)
+
+    def eventloop_lag(self) -> float | None:
+        """n8n's p99 event-loop lag (s) from its /metrics; None when /metrics is not read."""
+        if not reads_n8n_metrics(self.settings):
+            return None
+        return eventloop_lag_seconds(self.n8n_metrics())
+
+    def n8n_metrics(self) -> str:
+        """n8n's /metrics text, fetched once per sample (a failure too is not retried)."""
+        if self._metrics is None:
+            try:
+                self._metrics = self.n8n.metrics_text()
+            except Exception as exc:
+                self._metrics = exc
+        if isinstance(self._metrics, Exception):
+            raise self._metrics
+        return self._metrics
+
+
+def shared_eventloop_lag(
+    store: Any, max_age_seconds: float, now: float | None = None
+) -> float | None:
+    """n8n's event-loop lag (s) from the evaluator's last sample in `store` (a ModeStore);
+    None when there is none, it is older than `max_age_seconds`, or Redis fails."""
+    try:
+        sample = store.last_signals()
+    except Exception:
+        return None
+    if (
+        not sample
+        or (now if now is not None else time.time()) - sample.get("at", 0) > max_age_seconds
+    ):
+        return None
+    value = (sample.get("values") or {}).get("eventloop_lag_seconds")
+    return None if value is None else float(value)

@@ -43,6 +43,7 @@ SIGNAL_TITLES = {
     "webhooks_per_hour": ("Webhooks per hour", "/h"),
     "exec_p95_seconds": ("Execution time p95", "s"),
     "memory_percent": ("Memory in use", "%"),
+    "eventloop_lag_seconds": ("n8n event-loop lag p99", "s"),
 }
 ALERTS_SHOWN = 10
 REASON_LENGTH = 100
