@@ -1,0 +1,144 @@
+"""SIDECAR_DURABLE_ACK against real redis-servers: on disk (appendfsync always verified, or
+WAITAOF on Redis >= 7.2), on replicas (WAIT), refused before storing when Redis cannot give
+it, and the waits batched across concurrent requests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+from support.redis_server import RedisServer
+
+from sidecar.capture import CapturedRequest
+from sidecar.errors import ServiceUnavailable
+from sidecar.queues.durability import read_durability, version_tuple
+from sidecar.queues.durable_ack import AckBatcher, NotDurable
+from sidecar.queues.intake import Intake
+from sidecar.queues.jobs import queue_key
+from sidecar.settings import load_settings
+
+AOF = ["--appendonly", "yes"]
+
+
+def webhook(number: int) -> CapturedRequest:
+    body = b'{"n": %d}' % number
+    return CapturedRequest("POST", f"/webhook/order/{number}", "", [], body)
+
+
+def intake_for(server: RedisServer, **settings: object) -> Intake:
+    values = load_settings(REDIS_URL=server.url, SIDECAR_DURABLE_ACK="true", **settings)
+    return Intake(server.client(), values)
+
+
+def waiting(server: RedisServer) -> int:
+    return int(server.client().llen(queue_key("flrts:webhooks:inbound")))
+
+
+@pytest.fixture
+def server_factory() -> Iterator:
+    started: list[RedisServer] = []
+
+    def start(*args: str) -> RedisServer:
+        server = RedisServer(extra_args=args).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.cleanup()
+
+
+def test_appendfsync_always_gives_the_durable_202(server_factory) -> None:
+    server = server_factory(*AOF, "--appendfsync", "always")
+    queued = intake_for(server).enqueue(webhook(1))
+    assert queued.job_id
+    assert waiting(server) == 1
+
+
+def test_everysec_without_waitaof_is_refused_before_anything_is_stored(server_factory) -> None:
+    server = server_factory(*AOF, "--appendfsync", "everysec")
+    if read_durability(server.client()).waitaof:
+        pytest.skip("this Redis has WAITAOF: everysec can be waited for")
+    with pytest.raises(ServiceUnavailable) as caught:
+        intake_for(server).enqueue(webhook(1))
+    assert caught.value.headers["Retry-After"]
+    assert waiting(server) == 0
+
+
+def test_appendonly_no_is_refused(server_factory) -> None:
+    server = server_factory("--appendonly", "no")
+    with pytest.raises(ServiceUnavailable):
+        intake_for(server).enqueue(webhook(1))
+    assert waiting(server) == 0
+
+
+def test_a_replica_acknowledges_the_job(server_factory) -> None:
+    primary = server_factory(*AOF, "--appendfsync", "always")
+    replica = server_factory("--replicaof", "127.0.0.1", str(primary.port))
+    wait_synced(replica.client())
+    intake = intake_for(primary, SIDECAR_DURABLE_ACK_REPLICAS=1)
+    intake.enqueue(webhook(1))
+    assert intake.durable is not None and intake.durable.batcher.rounds == 1
+    assert replica.client().llen(queue_key("flrts:webhooks:inbound")) == 1
+
+
+def test_a_missing_replica_answers_503_once_the_wait_times_out(server_factory) -> None:
+    primary = server_factory(*AOF, "--appendfsync", "always")
+    intake = intake_for(
+        primary, SIDECAR_DURABLE_ACK_REPLICAS=1, SIDECAR_DURABLE_ACK_TIMEOUT_SECONDS=0.2
+    )
+    with pytest.raises(ServiceUnavailable) as caught:
+        intake.enqueue(webhook(1))
+    assert caught.value.headers["Retry-After"]
+    assert waiting(primary) == 1  # stored: it will be delivered; a retry is a duplicate
+
+
+def test_concurrent_confirms_share_one_check() -> None:
+    release, entered = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def check() -> None:
+        calls.append(1)
+        entered.set()
+        release.wait(10)
+
+    batcher = AckBatcher(check, timeout=10)
+    first = threading.Thread(target=batcher.confirm)
+    first.start()
+    assert entered.wait(10)  # the first round is running
+    queued = [threading.Thread(target=batcher.confirm) for _ in range(20)]
+    for thread in queued:
+        thread.start()
+    wait_for(lambda: len(batcher._pending) == 20)
+    release.set()
+    for thread in [first, *queued]:
+        thread.join(10)
+    assert len(calls) == 2  # one for the first caller, one for the twenty queued behind it
+
+
+def test_a_failed_check_fails_every_caller_of_its_batch() -> None:
+    def check() -> None:
+        raise NotDurable("0 of 1 replicas acknowledged in time")
+
+    with pytest.raises(NotDurable, match="0 of 1 replicas"):
+        AckBatcher(check, timeout=1).confirm()
+
+
+def test_version_tuple() -> None:
+    assert version_tuple("7.2.4") >= (7, 2)
+    assert version_tuple("7.0.15") < (7, 2)
+
+
+def wait_synced(client: redis.Redis) -> None:
+    wait_for(lambda: client.info("replication").get("master_link_status") == "up")
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
