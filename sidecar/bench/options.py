@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch")
+# Run only when asked for (-s): minutes long, processes killed on purpose.
+EXTRA_SCENARIOS = ("faults", "durable")
+CHOICES = SCENARIOS + EXTRA_SCENARIOS
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Options:
     duration: float = 10.0  # e2e and switch: seconds of steady load
     timeout: float = 300.0  # seconds per phase, at most
     smoke: bool = False
+    faults: tuple[str, ...] = ()  # faults scenario: only these (default: all)
 
     def smoke_sized(self) -> Options:
         """Tiny counts: every code path in seconds (what the test suite runs)."""

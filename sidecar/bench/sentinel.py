@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.sentinel import Sentinel
 
 from sidecar.bench.procs import BenchError, Processes, free_port, wait_until
 
@@ -63,6 +64,13 @@ class SentinelSet:
         for _ in range(SENTINELS):
             self._sentinel(free_port(), primary)
         return self
+
+    def client(self) -> redis.Redis:
+        """A client of whichever node is primary (through the sentinels)."""
+        nodes = [("127.0.0.1", port) for port in self.sentinel_ports]
+        kwargs = {"password": self.sentinel_password, "socket_timeout": 1}
+        sentinel = Sentinel(nodes, sentinel_kwargs=kwargs)
+        return sentinel.master_for(MASTER, password=self.password, socket_timeout=5)
 
     def kill_primary(self) -> int:
         """kill -9 the current primary; its port."""
