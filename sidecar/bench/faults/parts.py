@@ -45,11 +45,11 @@ class Sizes:
 
 
 class FaultRedis:
-    """A redis-server of one fault, with the shipped configuration (AOF, everysec),
-    that can be killed (-9), stopped (SIGTERM) and started again on its port and dir."""
+    """A redis-server of one fault: the shipped configuration (AOF, everysec), then `args`.
+    It can be killed (-9), stopped (SIGTERM) and started again on its port and dir."""
 
-    def __init__(self, procs: Processes, tmp: Path) -> None:
-        self.procs, self.port = procs, free_port()
+    def __init__(self, procs: Processes, tmp: Path, *args: str) -> None:
+        self.procs, self.port, self.args = procs, free_port(), list(args)
         self.dir = tmp / f"redis-{self.port}"
         self.dir.mkdir()
         self.proc: subprocess.Popen | None = None
@@ -67,7 +67,7 @@ class FaultRedis:
         """Start (loading the AOF if there is one) and wait until PING answers."""
         argv = [redis_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1"]
         self.proc = self.procs.start(
-            "fault-redis", [*argv, "--dir", str(self.dir), *SHIPPED_CONFIG]
+            "fault-redis", [*argv, "--dir", str(self.dir), *SHIPPED_CONFIG, *self.args]
         )
         client = self.client()
         wait_until(lambda: _pings(client), "fault redis-server", self.procs, self.proc)
