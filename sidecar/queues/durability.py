@@ -38,11 +38,17 @@ class Durability:
         if self.appendonly == "no":
             return "in memory only: a Redis crash or restart loses every queued webhook"
         if self.appendfsync == "always":
-            return "on disk before the 202: survives a Redis crash"
+            return "on disk before the 202 (fsync'd): survives a Redis crash and a power loss"
         if self.appendfsync == "everysec":
-            return "written to disk within about 1 s: a Redis crash may lose the last second"
+            return (
+                "written before the 202, fsync'd within about 1 s: survives a Redis crash; "
+                "a power loss may lose the last second"
+            )
         if self.appendfsync == "no":
-            return "written when the OS flushes (often 30 s): a crash may lose that much"
+            return (
+                "written before the 202, flushed by the OS (often 30 s): survives a Redis "
+                "crash; a power loss may lose that much"
+            )
         return "unknown: CONFIG is not allowed, so appendfsync cannot be read"
 
     def to_json(self) -> dict:
