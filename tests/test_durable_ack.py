@@ -142,3 +142,24 @@ def wait_for(condition, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.02)
+
+
+def test_the_sender_gets_a_json_503_with_retry_after(server_factory, n8n) -> None:
+    from sidecar.app import create_app
+
+    server = server_factory("--appendonly", "no")
+    settings = load_settings(
+        N8N_URL=n8n.url, REDIS_URL=server.url, SIDECAR_MODE="queue", SIDECAR_DURABLE_ACK="true"
+    )
+    answer = create_app(settings).test_client().post("/webhook/order", json={"id": 1})
+    assert answer.status_code == 503
+    assert set(answer.get_json()) == {"error", "message"}
+    assert answer.headers["Retry-After"]
+    assert waiting(server) == 0
+
+
+def test_defaults_keep_todays_ack_and_verify_tls_host_names() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.durable_ack is False
+    assert (settings.durable_ack_replicas, settings.durable_ack_timeout_seconds) == (0, 2)
+    assert settings.redis_tls_verify_hostname is True
