@@ -163,3 +163,56 @@ def test_defaults_keep_todays_ack_and_verify_tls_host_names() -> None:
     assert settings.durable_ack is False
     assert (settings.durable_ack_replicas, settings.durable_ack_timeout_seconds) == (0, 2)
     assert settings.redis_tls_verify_hostname is True
+
+
+class RecordingPipeline:
+    """A pipeline that records commands and answers as Redis >= 7.2 would (this machine's
+    Redis may be older: WAITAOF's reply handling is checked against its documented form)."""
+
+    def __init__(self, waitaof_reply: list[int], sent: list[tuple]) -> None:
+        self.reply, self.sent = waitaof_reply, sent
+
+    def __enter__(self) -> RecordingPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def incr(self, key: str) -> None:
+        self.sent.append(("INCR", key))
+
+    def execute_command(self, *args: object) -> None:
+        self.sent.append(args)
+
+    def execute(self) -> list:
+        return [1, self.reply]
+
+
+@pytest.mark.parametrize(
+    ("reply", "replicas", "refused"),
+    [([1, 0], 0, None), ([0, 0], 0, "not fsync'd"), ([1, 0], 1, "0 of 1 replicas")],
+)
+def test_waitaof_covers_disk_and_replicas(server_factory, reply, replicas, refused) -> None:
+    from sidecar.queues.durability import Durability
+    from sidecar.queues.durable_ack import DurableAck
+
+    server = server_factory(*AOF)
+    settings = load_settings(
+        REDIS_URL=server.url, SIDECAR_DURABLE_ACK="true", SIDECAR_DURABLE_ACK_REPLICAS=replicas
+    )
+    ack = DurableAck(server.client(), settings)
+    sent: list[tuple] = []
+    ack.client = type(
+        "Client", (), {"pipeline": lambda *_a, **_k: RecordingPipeline(reply, sent)}
+    )()
+    modern = Durability("7.2.4", "yes", "everysec", "noeviction", replicas, waitaof=True)
+    ack.probe.current = lambda: modern  # type: ignore[method-assign]
+    ack.ready()  # everysec is enough with WAITAOF
+    if refused is None:
+        ack.confirm()
+    else:
+        with pytest.raises(ServiceUnavailable):
+            ack.confirm()
+        with pytest.raises(NotDurable, match=refused):
+            ack._check()
+    assert sent[:2] == [("INCR", "flrts:durable-ack"), ("WAITAOF", 1, replicas, 2000)]
