@@ -49,3 +49,10 @@ def test_the_ci_faults_lose_nothing(tmp_path: Path) -> None:
     both = faults["redis and n8n down"]
     assert both["sent"] > 0
     assert both["refused_with_retry_after"] == both["sent"]
+
+
+def test_the_cli_offers_every_fault() -> None:
+    from sidecar.bench.cli import FAULT_NAMES
+    from sidecar.bench.scenarios.faults import FAULTS as ALL_FAULTS
+
+    assert FAULT_NAMES == ALL_FAULTS
