@@ -17,6 +17,7 @@ from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
 from sidecar.mode.signals import RATE
 from sidecar.queues.connection import connect
+from sidecar.queues.durability import DurabilityProbe, log_durability
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake
 from sidecar.routes import Routes, load_routes
@@ -38,9 +39,11 @@ class SidecarState:
     store: AnyStore
     routes: Routes
     ingress: Ingress = field(init=False)
+    durability: DurabilityProbe | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingress = Ingress(self.upstream, self.intake, self.routes)
+        self.durability = DurabilityProbe(self.intake.client) if self.intake else None
 
     def current_mode(self) -> str:
         """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode
@@ -61,6 +64,8 @@ def create_app(settings: Settings) -> Flask:
     routes = load_routes(settings)
     client = connect(settings) if settings.redis_configured else None
     intake = Intake(client, settings, routes) if client is not None else None
+    if client is not None:
+        log_durability(client)  # what a 202 means here, and loud warnings
     store = open_store(client, configured=settings.mode)
     _apply_configured_mode(store, settings)
     app.extensions["sidecar"] = SidecarState(settings, upstream, intake, store, routes)

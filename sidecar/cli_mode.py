@@ -15,7 +15,8 @@ from sidecar.mode.controller import Thresholds
 from sidecar.mode.local_store import open_store
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
-from sidecar.queues.connection import connect
+from sidecar.queues.connection import connect, translate
+from sidecar.queues.durability import read_durability
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
@@ -104,13 +105,17 @@ def collect_status(settings: Settings) -> dict:
     thresholds, sources = Thresholds.from_settings(settings), signal_sources(settings)
     report = mode_report(open_store(client), thresholds, sources=sources)
     if client is None:
-        return {**report, "queues": None, "deadLetters": None, "liveWorkers": None}
+        none = {"queues": None, "deadLetters": None, "liveWorkers": None, "durability": None}
+        return {**report, **none}
     counts = queue_counts(client, all_queues(settings.queue_prefix))
+    with translate():
+        durability = read_durability(client).to_json()
     return {
         **report,
         "queues": counts,
         "deadLetters": dead_letter_size(client, settings.queue_prefix),
         "liveWorkers": live_worker_count(client),
+        "durability": durability,
     }
 
 
@@ -146,5 +151,20 @@ def render_status(report: dict) -> str:
         "",
         f"dead letters  {report['deadLetters']}",
         f"live workers  {report['liveWorkers']}",
+        *render_durability(report.get("durability")),
     ]
     return "\n".join(lines)
+
+
+def render_durability(durability: dict | None) -> list[str]:
+    """The lines saying what a 202 means on this Redis, warnings last and loud."""
+    if not durability:
+        return []
+    settings = (
+        f"appendonly {durability['appendonly']}, appendfsync {durability['appendfsync']}, "
+        f"maxmemory-policy {durability['maxmemoryPolicy']}, replicas {durability['replicas']}"
+    )
+    lines = ["", f"redis         {durability['redisVersion']}: {settings}"]
+    lines.append(f"a 202 is      {durability['guarantee']}")
+    lines += [f"WARNING       {warning}" for warning in durability["warnings"]]
+    return lines

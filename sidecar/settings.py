@@ -25,7 +25,13 @@ Seconds = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
 ROLES = ("viewer", "operator", "admin")
 SECRET_SETTINGS = frozenset(
-    {"REDIS_PASSWORD", "SIDECAR_N8N_API_KEY", "SIDECAR_ADMIN_TOKENS", "SIDECAR_ENCRYPTION_KEY"}
+    {
+        "REDIS_PASSWORD",
+        "REDIS_SENTINEL_PASSWORD",
+        "SIDECAR_N8N_API_KEY",
+        "SIDECAR_ADMIN_TOKENS",
+        "SIDECAR_ENCRYPTION_KEY",
+    }
 )
 SHOWN_CHARS = 60
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -87,6 +93,15 @@ class Settings(BaseSettings):
     redis_max_retries: int = Field(3, alias="REDIS_MAX_RETRIES", ge=0)
     redis_sentinels: Annotated[list[str], NoDecode] = Field([], alias="REDIS_SENTINELS")
     redis_sentinel_master: str = Field("mymaster", alias="REDIS_SENTINEL_MASTER", min_length=1)
+    redis_sentinel_username: str | None = Field(None, alias="REDIS_SENTINEL_USERNAME")
+    redis_sentinel_password: SecretStr | None = Field(None, alias="REDIS_SENTINEL_PASSWORD")
+    redis_tls_ca_file: str | None = Field(None, alias="REDIS_TLS_CA_FILE")
+    redis_tls_cert_file: str | None = Field(None, alias="REDIS_TLS_CERT_FILE")
+    redis_tls_key_file: str | None = Field(None, alias="REDIS_TLS_KEY_FILE")
+    redis_tls_verify_hostname: bool = Field(True, alias="REDIS_TLS_VERIFY_HOSTNAME")
+    durable_ack: bool = Field(False, alias="SIDECAR_DURABLE_ACK")
+    durable_ack_replicas: int = Field(0, alias="SIDECAR_DURABLE_ACK_REPLICAS", ge=0)
+    durable_ack_timeout_seconds: Seconds = Field(2, alias="SIDECAR_DURABLE_ACK_TIMEOUT_SECONDS")
 
     queue_prefix: str = Field("flrts", alias="SIDECAR_QUEUE_PREFIX", pattern=r"^[A-Za-z0-9_.-]+$")
     threshold_webhooks_per_hour: Seconds = Field(500, alias="SIDECAR_THRESHOLD_WEBHOOKS_PER_HOUR")
@@ -231,6 +246,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if bool(self.redis_tls_cert_file) != bool(self.redis_tls_key_file):
+            raise ValueError(
+                "REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together (a client certificate)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _queue_needs_redis(self) -> Settings:
         if self.mode == "queue" and not self.redis_configured:
             raise ValueError(
@@ -242,6 +265,11 @@ class Settings(BaseSettings):
     def redis_configured(self) -> bool:
         """True when any way of reaching Redis is configured."""
         return bool(self.redis_url or self.redis_host or self.redis_sentinels)
+
+    @property
+    def redis_uses_tls(self) -> bool:
+        """True when the connection to Redis is TLS: REDIS_TLS or a rediss:// URL."""
+        return self.redis_tls or bool(self.redis_url and self.redis_url.startswith("rediss://"))
 
 
 def read_secret(name: str) -> str | None:

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import click
 
-from sidecar.bench.options import SCENARIOS, Options
+from sidecar.bench.options import CHOICES, SCENARIOS, Options
+
+FAULT_NAMES = (
+    "worker_kill",
+    "redis_crash",
+    "redis_down",
+    "gateway_sigterm",
+    "n8n_down",
+    "sentinel_failover",
+)  # as sidecar.bench.scenarios.faults.FAULTS (not imported: the CLI loads fast)
 
 # The sizes of a run: option, accepted values, help. Defaults come from Options.
 SIZES = (
@@ -58,8 +67,16 @@ def check_switch_rate(options: Options) -> None:
     "-s",
     "scenarios",
     multiple=True,
-    type=click.Choice(SCENARIOS),
-    help="Run only this scenario (repeatable; default: all, in the order listed).",
+    type=click.Choice(CHOICES),
+    help="Run only this scenario (repeatable; default: all but faults and durable, which "
+    "run only when named).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    type=click.Choice(FAULT_NAMES),
+    help="faults scenario: run only this fault (repeatable; default: all).",
 )
 @size_options
 @click.option(
@@ -71,14 +88,20 @@ def check_switch_rate(options: Options) -> None:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Also write every figure to this file.",
 )
-def bench(scenarios: tuple[str, ...], smoke: bool, json_path: Path | None, **sizes: float) -> None:
+def bench(
+    scenarios: tuple[str, ...],
+    faults: tuple[str, ...],
+    smoke: bool,
+    json_path: Path | None,
+    **sizes: float,
+) -> None:
     """Measure the sidecar against baselines from the same run (all on 127.0.0.1)."""
     from sidecar.bench.procs import BenchError
     from sidecar.bench.progress import Progress
     from sidecar.bench.report import render_table, write_json
     from sidecar.bench.runner import run
 
-    options = Options(scenarios=tuple(scenarios) or SCENARIOS, **sizes)
+    options = Options(scenarios=tuple(scenarios) or SCENARIOS, faults=faults, **sizes)
     options = options.smoke_sized() if smoke else options
     check_switch_rate(options)
     progress = Progress()

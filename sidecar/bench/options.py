@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch", "day")
+# Run only when asked for (-s): minutes long, processes killed on purpose.
+EXTRA_SCENARIOS = ("faults", "durable")
+CHOICES = SCENARIOS + EXTRA_SCENARIOS
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Options:
     timeout: float = 300.0  # seconds per phase, at most
     day_seconds: float = 120.0  # day: wall seconds the simulated 24 h are spread over
     smoke: bool = False
+    faults: tuple[str, ...] = ()  # faults scenario: only these (default: all)
 
     def smoke_sized(self) -> Options:
         """Tiny counts: every code path in seconds (what the test suite runs)."""

@@ -7,6 +7,8 @@
 //   GET  /__bench/stats      ->  {count, firstMs, lastMs, distinct, duplicates}
 //   GET  /__bench/latencies  ->  {latencies: [ms, ...]}
 //   POST /__bench/reset      ->  zeroes everything
+//   GET  /__bench/seen       ->  {seen: [seq, ...]} every distinct seq delivered
+//   POST /__bench/down?ms=N  ->  answer 503 (not counted) to deliveries for N ms: n8n down
 // Keep the Python fallback (upstream.py) answering the same way.
 'use strict';
 
@@ -16,6 +18,7 @@ const { performance } = require('perf_hooks');
 const port = Number(process.argv[2]);
 const ANSWER = Buffer.from('{"message":"Workflow was started"}');
 let score;
+let downUntil = 0;
 
 function reset() {
   score = { count: 0, firstMs: 0, lastMs: 0, seen: new Map(), duplicates: 0, latencies: [] };
@@ -29,6 +32,13 @@ function reply(res, body) {
 function control(req, res) {
   req.resume();
   if (req.url === '/__bench/reset') reset();
+  if (req.url.startsWith('/__bench/down')) {
+    downUntil = performance.now() + Number(new URL(req.url, 'http://x').searchParams.get('ms'));
+  }
+  if (req.url === '/__bench/seen') {
+    reply(res, Buffer.from(JSON.stringify({ seen: Array.from(score.seen.keys()) })));
+    return;
+  }
   const { count, firstMs, lastMs, seen, duplicates, latencies } = score;
   const body = req.url === '/__bench/latencies'
     ? { latencies }
@@ -67,6 +77,11 @@ const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
+    if (performance.now() < downUntil) {
+      res.writeHead(503, { 'Content-Type': 'text/plain', 'Content-Length': 4 });
+      res.end('down');
+      return;
+    }
     note(Buffer.concat(chunks));
     reply(res, ANSWER);
   });

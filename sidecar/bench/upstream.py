@@ -1,6 +1,7 @@
 """The stand-in for n8n: node's upstream.js when node is installed, else this Python server
 (`python -m sidecar.bench.upstream PORT`, slower: it may limit delivery rates). Both answer
-200 to everything and keep the same score (see upstream.js); `Upstream` reads it."""
+200 to everything (503 while told to be down) and keep the same score (see upstream.js);
+`Upstream` reads it."""
 
 from __future__ import annotations
 
@@ -62,14 +63,16 @@ class PythonUpstream(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     lock: ClassVar[threading.Lock] = threading.Lock()
     score: ClassVar[Score] = Score()
+    down_until: ClassVar[float] = 0.0
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with self.lock:
             answer = self._control() if self.path.startswith("/__bench/") else None
-            if answer is None:
+            down = answer is None and time.monotonic() < PythonUpstream.down_until
+            if answer is None and not down:
                 self.score.note(body)
-        self.send_response(200)
+        self.send_response(503 if down else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer or ANSWER)))
         self.end_headers()
@@ -78,6 +81,10 @@ class PythonUpstream(BaseHTTPRequestHandler):
     def _control(self) -> bytes:
         if self.path == "/__bench/reset":
             PythonUpstream.score = Score()
+        if self.path.startswith("/__bench/down?ms="):
+            PythonUpstream.down_until = time.monotonic() + float(self.path.split("=")[1]) / 1000
+        if self.path == "/__bench/seen":
+            return json.dumps({"seen": list(self.score.seen)}).encode()
         if self.path == "/__bench/latencies":
             return json.dumps({"latencies": self.score.latencies}).encode()
         return json.dumps(self.score.stats()).encode()
@@ -119,6 +126,14 @@ class Upstream:
     def reset(self) -> None:
         """Zero the score."""
         self._call("POST", "/__bench/reset")
+
+    def seen(self) -> set[int]:
+        """Every distinct seq delivered since the last reset."""
+        return set(self._call("GET", "/__bench/seen")["seen"])
+
+    def go_down(self, seconds: float) -> None:
+        """Answer 503 to every delivery for `seconds` (n8n down), counting none of them."""
+        self._call("POST", f"/__bench/down?ms={round(seconds * 1000)}")
 
 
 def start_upstream(procs: Processes) -> Upstream:

@@ -35,8 +35,18 @@ def readyz() -> tuple[Response, int]:
         "n8n": "ok" if n8n_ok else n8n_detail,  # "HTTP 503" or the error's kind: no address
         "redis": "ok" if redis_ok else _unavailable("redis", redis_detail),
         "mode": state.current_mode(),
+        "durability": _durability(state),
     }
     return jsonify(body), 200 if ready else 503
+
+
+def _durability(state: object) -> dict | None:
+    """What a 202 means on this Redis (cached reading; None without Redis or unreadable)."""
+    probe = getattr(state, "durability", None)
+    reading = probe.current() if probe is not None else None
+    if reading is None:
+        return None
+    return {k: v for k, v in reading.to_json().items() if k != "redisVersion"}
 
 
 def _unavailable(backend: str, detail: str) -> str:

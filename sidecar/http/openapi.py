@@ -27,7 +27,18 @@ SCHEMAS: dict[str, dict] = {
     "Duplicate": obj(["status", "jobId"], status={"const": "duplicate"}, jobId=STR),
     "RateLimited": obj(["error", "retryAfter"], error={"const": "rate_limited"}, retryAfter=INT),
     "Health": obj(["status"], status=STR),
-    "Ready": obj(["status", "n8n", "redis", "mode"], status=STR, n8n=STR, redis=STR, mode=STR),
+    "Ready": obj(
+        ["status", "n8n", "redis", "mode"],
+        status=STR,
+        n8n=STR,
+        redis=STR,
+        mode=STR,
+        durability={
+            "type": ["object", "null"],
+            "description": "Redis' durability settings and what a 202 survives "
+            "(docs/reliability.md); null without Redis or when unreadable",
+        },
+    ),
     "QueueCounts": obj(
         ["name", "waiting", "active", "completed", "failed", "delayed", "paused"],
         name=STR,

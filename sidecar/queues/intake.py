@@ -8,7 +8,9 @@ is a new job with a fresh id, so the job a 202 names lives until it is delivered
 dead-lettered, whatever the dedup window and retention. A refused webhook leaves no claim,
 so the sender's retry is not a duplicate. The job hash is built
 without RQ objects (sidecar/queues/jobhash.py). The payload is sealed when
-SIDECAR_ENCRYPTION_KEY is set. Refusals add a best-effort event.
+SIDECAR_ENCRYPTION_KEY is set. Refusals add a best-effort event. With
+SIDECAR_DURABLE_ACK the 202 also waits until the job is on disk / on replicas
+(sidecar/queues/durable_ack.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sidecar.guards.dedup import claim_key, claim_seconds, dedup_id
 from sidecar.guards.keys import extract
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.connection import ping, translate
+from sidecar.queues.durable_ack import DurableAck
 from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import new_job_id
@@ -60,6 +63,7 @@ class Intake:
         self.cipher = PayloadCipher(settings.encryption_keys)
         self.job_hash = JobHash(settings)
         self.script = Scripts(client).ingest
+        self.durable = DurableAck(client, settings) if settings.durable_ack else None
 
     def enqueue(self, captured: CapturedRequest, route: RouteRule | None = None) -> Queued:
         """Guard and store `captured`; Duplicate, RateLimited or BackendUnavailable."""
@@ -76,6 +80,8 @@ class Intake:
             window=window,
             fields=self._job_fields(captured, queue),
         )
+        if self.durable:
+            self.durable.ready()  # refuse before storing what could not be made durable
         try:
             admit(self.script, self.client, admission)
         except Duplicate as exc:
@@ -85,6 +91,8 @@ class Intake:
             user = window.user if window else ""
             self._event("rate_limited", queue, None, captured, user=user)
             raise
+        if self.durable:
+            self.durable.confirm()
         return Queued(job_id=job_id, queue=queue)
 
     def _window(self, captured: CapturedRequest, route: RouteRule, queue: str) -> UserWindow | None:
