@@ -178,3 +178,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("abuse suites: cases sent")
         for label, count in sorted(TALLY.items()):
             terminalreporter.write_line(f"{count:7d}  {label}")
+
+
+@pytest.fixture
+def server_factory() -> Iterator:
+    """Start redis-servers with extra arguments (`server_factory("--appendonly", "yes")`),
+    each on a free port in a temp dir; all removed after the test."""
+    started: list[RedisServer] = []
+
+    def start(*args: str) -> RedisServer:
+        server = RedisServer(extra_args=args).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.cleanup()

@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 from support.fake_n8n import FakeN8n
 from support.queues import wait_until
-from support.redis_server import RedisServer
 from test_cli import run_cli
 
 from sidecar.app import create_app
 from sidecar.queues.durability import read_durability
 from sidecar.settings import load_settings
-
-
-@pytest.fixture
-def server_factory() -> Iterator:
-    started: list[RedisServer] = []
-
-    def start(*args: str) -> RedisServer:
-        server = RedisServer(extra_args=args).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.cleanup()
 
 
 def test_the_shipped_settings_are_read_and_explained(server_factory) -> None:

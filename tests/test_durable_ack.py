@@ -5,7 +5,6 @@ it, and the waits batched across concurrent requests."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -34,20 +33,6 @@ def intake_for(server: RedisServer, **settings: object) -> Intake:
 
 def waiting(server: RedisServer) -> int:
     return int(server.client().llen(queue_key("flrts:webhooks:inbound")))
-
-
-@pytest.fixture
-def server_factory() -> Iterator:
-    started: list[RedisServer] = []
-
-    def start(*args: str) -> RedisServer:
-        server = RedisServer(extra_args=args).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.cleanup()
 
 
 def test_appendfsync_always_gives_the_durable_202(server_factory) -> None:
