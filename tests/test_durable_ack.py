@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import redis
+from support.queues import wait_until
 from support.redis_server import RedisServer
 
 from sidecar.capture import CapturedRequest
@@ -96,7 +97,7 @@ def test_concurrent_confirms_share_one_check() -> None:
     queued = [threading.Thread(target=batcher.confirm) for _ in range(20)]
     for thread in queued:
         thread.start()
-    wait_for(lambda: len(batcher._pending) == 20)
+    wait_until(lambda: len(batcher._pending) == 20, 30, "20 callers waiting")
     release.set()
     for thread in [first, *queued]:
         thread.join(10)
@@ -117,16 +118,8 @@ def test_version_tuple() -> None:
 
 
 def wait_synced(client: redis.Redis) -> None:
-    wait_for(lambda: client.info("replication").get("master_link_status") == "up")
-
-
-def wait_for(condition, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
+    up = lambda: client.info("replication").get("master_link_status") == "up"  # noqa: E731
+    wait_until(up, 30, "the replica to sync")
 
 
 def test_the_sender_gets_a_json_503_with_retry_after(server_factory, n8n) -> None:
@@ -141,6 +134,27 @@ def test_the_sender_gets_a_json_503_with_retry_after(server_factory, n8n) -> Non
     assert set(answer.get_json()) == {"error", "message"}
     assert answer.headers["Retry-After"]
     assert waiting(server) == 0
+
+
+def test_a_typed_job_waits_for_durability_too(server_factory, n8n) -> None:
+    from sidecar.app import create_app
+
+    server = server_factory("--appendonly", "no")
+    settings = load_settings(
+        N8N_URL=n8n.url,
+        REDIS_URL=server.url,
+        SIDECAR_DURABLE_ACK="true",
+        SIDECAR_ADMIN_TOKENS="operator:o-token",
+    )
+    task = {"userId": 42, "title": "Replace pump seal", "dueDate": "2030-01-31"}
+    answer = (
+        create_app(settings)
+        .test_client()
+        .post("/v1/jobs/tasks:create", json=task, headers={"Authorization": "Bearer o-token"})
+    )
+    assert answer.status_code == 503, answer.get_json()
+    assert answer.headers["Retry-After"]
+    assert server.client().llen(queue_key("flrts:tasks:create")) == 0
 
 
 def test_defaults_keep_todays_ack_and_verify_tls_host_names() -> None:

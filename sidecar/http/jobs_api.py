@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from sidecar.errors import (
     BackendUnavailable,
@@ -65,7 +65,8 @@ def create_job(queue: str) -> tuple[Response, int, dict[str, str]]:
     full = queue_name(config.queue_prefix, operation)
     identity = typed_identity(operation, data, idempotency_key())
     try:
-        job_id = enqueue_typed(redis_client(), config, full, operation, data, identity)
+        client, durable = redis_client(), current_app.extensions["sidecar"].intake.durable
+        job_id = enqueue_typed(client, config, full, operation, data, identity, durable)
     except BackendUnavailable as exc:
         raise ServiceUnavailable(f"the job could not be stored: {exc}", RETRY_AFTER) from None
     body = {"status": "queued", "jobId": job_id, "queue": full}

@@ -12,6 +12,7 @@ import redis
 
 from sidecar.crypto import PayloadCipher
 from sidecar.guards.dedup import claim_key, claim_seconds
+from sidecar.queues.durable_ack import DurableAck
 from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import new_job_id
@@ -37,9 +38,11 @@ def enqueue_typed(
     operation: str,
     data: dict,
     identity: str | None,
+    durable: DurableAck | None = None,
 ) -> str:
     """Store a validated typed job on `queue` in one round trip; its new job id.
-    Duplicate (with the first job's id) within the dedup window; BackendUnavailable."""
+    Duplicate (with the first job's id) within the dedup window; BackendUnavailable.
+    With `durable` (SIDECAR_DURABLE_ACK), returns once the job is durable, as webhooks do."""
     payload = PayloadCipher(settings.encryption_keys).seal({"operation": operation, "data": data})
     job_id = new_job_id()
     admission = Admission(
@@ -50,5 +53,9 @@ def enqueue_typed(
         window=None,
         fields=JobHash(settings, RUN_FUNC).fields(queue, payload, operation),
     )
+    if durable:
+        durable.ready()  # refuse before storing what could not be made durable
     admit(Scripts(client).ingest, client, admission)
+    if durable:
+        durable.confirm()
     return job_id
