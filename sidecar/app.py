@@ -22,6 +22,7 @@ from sidecar.routes import Routes, load_routes
 from sidecar.settings import Settings
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import Upstream
+from sidecar.worker.circuit import CircuitView
 
 log = logging.getLogger("sidecar.app")
 
@@ -38,7 +39,10 @@ class SidecarState:
     ingress: Ingress = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ingress = Ingress(self.upstream, self.intake, self.current_mode, self.routes)
+        circuit = CircuitView(self.intake.client if self.intake else None)
+        self.ingress = Ingress(
+            self.upstream, self.intake, self.current_mode, self.routes, circuit.is_open
+        )
 
     def current_mode(self) -> str:
         """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode

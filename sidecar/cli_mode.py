@@ -12,11 +12,12 @@ from sidecar.mode.backlog import dead_letter_size
 from sidecar.mode.controller import Thresholds
 from sidecar.mode.local_store import open_store
 from sidecar.mode.report import mode_report
-from sidecar.queues.connection import connect
+from sidecar.queues.connection import connect, translate
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.settings import Settings
+from sidecar.worker.report import delivery_status, render_delivery
 
 COLUMNS = ("waiting", "active", "delayed", "completed", "failed", "paused")
 
@@ -56,11 +57,14 @@ def collect_status(settings: Settings) -> dict:
     if client is None:
         return {**report, "queues": None, "deadLetters": None, "liveWorkers": None}
     counts = queue_counts(client, all_queues(settings.queue_prefix))
+    with translate():
+        delivery = delivery_status(client)
     return {
         **report,
         "queues": counts,
         "deadLetters": dead_letter_size(client, settings.queue_prefix),
         "liveWorkers": live_worker_count(client),
+        "delivery": delivery,
     }
 
 
@@ -88,5 +92,6 @@ def render_status(report: dict) -> str:
         "",
         f"dead letters  {report['deadLetters']}",
         f"live workers  {report['liveWorkers']}",
+        render_delivery(report["delivery"]),
     ]
     return "\n".join(lines)

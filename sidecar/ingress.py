@@ -3,7 +3,8 @@
 queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n not reached
                            either -> 503 + Retry-After
 single mode             -> passthrough; n8n not reached and Redis configured -> enqueue
-                           (202) instead of failing
+                           (202) instead of failing; while the workers' n8n circuit is open
+                           (worker/circuit.py) -> enqueue without trying n8n
 other paths             -> always passthrough (test, waiting, form and MCP webhooks)
 OPTIONS                 -> always passthrough, unsigned (CORS preflight: n8n answers it
                            itself and never runs a workflow for it)
@@ -45,7 +46,8 @@ RETRY_AFTER_SECONDS = "5"
 
 class Ingress:
     """Decides per webhook. Parameters: `upstream` (n8n client), `intake` (None without
-    Redis), `mode` (returns the current mode, 'single' or 'queue')."""
+    Redis), `mode` (returns the current mode, 'single' or 'queue'), `circuit_open` (whether
+    the workers found n8n unreachable)."""
 
     def __init__(
         self,
@@ -53,8 +55,10 @@ class Ingress:
         intake: Intake | None,
         mode: Callable[[], str],
         routes: Routes,
+        circuit_open: Callable[[], bool] = lambda: False,
     ) -> None:
         self.upstream, self.intake, self.mode, self.routes = upstream, intake, mode, routes
+        self.circuit_open = circuit_open
 
     def handle(self, captured: CapturedRequest) -> UpstreamResponse | Queued:
         """Passthrough or enqueue `captured`, per the table in this module's docstring."""
@@ -69,7 +73,7 @@ class Ingress:
         queueable = (
             self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not route.sync
         )
-        if queueable and self.mode() == "queue":
+        if queueable and (self.mode() == "queue" or self.circuit_open()):
             return self._enqueue_or_passthrough(captured, route)
         return self._passthrough_or_enqueue(captured, route if queueable else None)
 
