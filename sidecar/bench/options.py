@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch")
+SCENARIOS = (
+    "passthrough",
+    "ingest",
+    "deliver",
+    "e2e",
+    "memory",
+    "switch",
+    "n8n-outage",
+    "n8n-capacity",
+    "backpressure",
+)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-from sidecar.bench.procs import Processes, free_port, listening, wait_until
+from sidecar.bench.procs import BenchError, Processes, free_port, listening, wait_until
 
 NODE_SCRIPT = Path(__file__).with_name("upstream.js")
 ANSWER = b'{"message":"Workflow was started"}'
@@ -67,7 +67,7 @@ class PythonUpstream(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with self.lock:
             answer = self._control() if self.path.startswith("/__bench/") else None
-            if answer is None:
+            if answer is None and not self.path.startswith("/healthz"):  # probes: not counted
                 self.score.note(body)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -119,6 +119,23 @@ class Upstream:
     def reset(self) -> None:
         """Zero the score."""
         self._call("POST", "/__bench/reset")
+
+    def require_node(self, scenario: str) -> None:
+        """Capacity and outages are played by upstream.js only."""
+        if self.kind != "node":
+            raise BenchError(f"the {scenario} scenario needs node for its n8n stand-in")
+
+    def set_capacity(self, k: int, base_ms: float, max_in_flight: int = 0) -> None:
+        """Answer times grow with the requests in flight beyond `k` (k=0: instant again)."""
+        self._call("POST", f"/__bench/capacity?k={k}&base={base_ms}&max={max_in_flight}")
+
+    def answers(self) -> dict:
+        """{"answers": [ms], "inflight": [n at each arrival], "status5xx"} since the reset."""
+        return self._call("GET", "/__bench/answers")
+
+    def go_down(self, seconds: float) -> None:
+        """Refuse connections (and cut open ones) for `seconds`, then listen again."""
+        self._call("POST", f"/__bench/down?ms={round(seconds * 1000)}")
 
 
 def start_upstream(procs: Processes) -> Upstream:

@@ -14,7 +14,6 @@ seconds ago is not diluted by the idle time before it), clamped to
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
@@ -64,7 +63,7 @@ def retry_after(waiting: int, rate: float) -> int:
     """Seconds until the jobs waiting now are drained at `rate`, clamped."""
     if rate <= 0:
         return MAX_RETRY_AFTER
-    return max(MIN_RETRY_AFTER, min(MAX_RETRY_AFTER, math.ceil(waiting / rate)))
+    return max(MIN_RETRY_AFTER, min(MAX_RETRY_AFTER, round(waiting / rate)))
 
 
 def refused_counts(client: redis.Redis) -> dict[str, int]:

@@ -22,7 +22,7 @@ CIRCUIT_KEY = "sidecar:n8n:circuit"  # hash: openedAt, reason, probes; absent wh
 PROBE_KEY = "sidecar:n8n:probe"  # held by the worker probing; expires after the backoff
 RECOVERED_KEY = "sidecar:n8n:recovered"  # unix time of the last close (the ramp's start)
 PROBE_FIRST_SECONDS = 0.5
-PROBE_MAX_SECONDS = 15.0
+PROBE_MAX_SECONDS = 5.0
 OUTAGE_ERROR = "n8n unreachable for longer than SIDECAR_MAX_OUTAGE_SECONDS"
 VIEW_SECONDS = 1.0
 

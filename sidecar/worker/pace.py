@@ -1,10 +1,13 @@
 """The adaptive pace: how many deliveries a worker keeps in flight towards n8n (AIMD, as
 TCP's congestion window).
 
-Additive increase: each answer from n8n faster than the target adds 1/limit, so the limit
-grows by about one per round of answers. Multiplicative decrease: a 429 or 503, a timeout,
-or a sharp rise of the answer time (over RISE_FACTOR times the usual one) halves it, at
-most once per cool-down (one answer time), so a burst of bad answers counts once. The
+It starts at the floor. Additive increase: each answer from n8n faster than the target (or
+no slower than SLOW_FACTOR times the usual one: a workflow that is slow by nature) adds
+1/limit, so the limit grows by about one per round of answers. An answer slower than both
+(n8n slows down under load) takes 1/limit away. Multiplicative decrease: a 429 or 503, a
+timeout, or a sharp rise of the answer time (over RISE_FACTOR times the usual one) halves
+it, at most once per cool-down (one answer time), so a burst of bad answers counts once.
+The usual answer time follows faster answers at once and slower ones only slowly. The
 limit stays between `floor` and `ceiling` (the worker's concurrency); the global limiter
 (SIDECAR_WORKER_LIMIT_MAX) still caps the starts. `restart()` drops to the floor: the
 ramp after an n8n outage. Every worker runs one; their sum is the pace across workers
@@ -23,13 +26,14 @@ import redis
 PACE_KEY = "sidecar:pace"  # hash: worker name -> its current limit
 OVERLOAD_STATUSES = frozenset({429, 503})
 RISE_FACTOR = 3.0  # an answer slower than this many times the usual one: n8n is struggling
-USUAL_UP = 0.02  # the usual answer time drifts up slowly ...
+SLOW_FACTOR = 1.2  # slower than the target and this many times the usual one: back off a bit
+USUAL_UP = 0.002  # the usual answer time drifts up slowly ...
 USUAL_DOWN = 0.3  # ... and follows faster answers quickly
 
 
 class Pace:
     """AIMD limit. Parameters: `ceiling`, `target` (seconds: faster answers let the pace
-    grow), `floor`, `clock` (monotonic seconds), `start` (initial limit; ceiling if None)."""
+    grow), `floor`, `clock` (monotonic seconds), `start` (initial limit; the floor if None)."""
 
     def __init__(
         self,
@@ -41,7 +45,7 @@ class Pace:
     ) -> None:
         self.ceiling, self.floor = max(ceiling, floor), floor
         self.target, self.clock = target, clock
-        self.value = float(self.ceiling if start is None else start)
+        self.value = float(self.floor if start is None else start)
         self.usual: float | None = None  # the usual answer time (seconds)
         self._quiet_until = 0.0  # no second halving before this
         self.cuts = 0
@@ -56,12 +60,15 @@ class Pace:
         if status in OVERLOAD_STATUSES:
             self.overloaded(seconds)
             return
-        sharp_rise = self.usual is not None and seconds > RISE_FACTOR * self.usual
+        usual = self.usual if self.usual is not None else seconds
         self._learn(seconds)
-        if sharp_rise:
+        step = 1.0 / max(self.value, 1.0)
+        if seconds > RISE_FACTOR * usual:
             self.overloaded(seconds)
-        elif seconds <= self.target and 200 <= status < 500:
-            self.value = min(float(self.ceiling), self.value + 1.0 / max(self.value, 1.0))
+        elif seconds > self.target and seconds > SLOW_FACTOR * usual:
+            self.value = max(float(self.floor), self.value - step)
+        elif 200 <= status < 500:
+            self.value = min(float(self.ceiling), self.value + step)
 
     def timed_out(self, seconds: float) -> None:
         """n8n did not answer within the timeout."""
