@@ -46,12 +46,13 @@ def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing(
 
 def test_retry_after_is_the_waiting_jobs_over_the_measured_drain_rate(rdb: redis.Redis) -> None:
     now = 1_000_000.0  # a bucket boundary
-    for seconds_ago in (5, 10):  # 100 taken in each of the last two 5-second buckets
-        rdb.set(drain_key(INBOUND, now - seconds_ago), 100)
+    for seconds_ago in (1, 2, 3, 4):  # 50 taken in each of the last four seconds
+        rdb.set(drain_key(INBOUND, now - seconds_ago), 50)
     rate = drain_rate(rdb, INBOUND, now)
-    assert rate == 20.0  # 200 jobs over the 10 s since draining began, not over 30 s
-    assert retry_after(400, rate) == 20
+    assert rate == 50.0  # 200 jobs over the 4 s since draining began, not over 30 s
+    assert retry_after(1000, rate) == 20
     assert retry_after(1, rate) == 1  # clamped below
+    assert retry_after(74, rate) == 1 and retry_after(76, rate) == 2  # rounded
     assert retry_after(10**9, rate) == MAX_RETRY_AFTER  # and above
     assert retry_after(10, 0.0) == MAX_RETRY_AFTER  # nothing drains (n8n down)
 

@@ -48,9 +48,10 @@ def test_smoke_mode_runs_every_scenario_and_writes_its_figures(tmp_path: Path) -
         "delivered exactly once",
         "lost or refused across the switch",
         "duplicated across the switch",
+        "accepted then lost / duplicated",
     ):
         assert rows[measure]["verdict"] == "met", rows[measure]
-    assert "[6/6] switch" in result.stderr  # the progress display
+    assert "[9/9] backpressure" in result.stderr  # the progress display
 
 
 def test_one_scenario_can_be_chosen_through_the_cli(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import redis
 from sidecar.queues.jobs import queue_key
 
 FULL_KEY = "sidecar:backlog_full"  # hash: queue -> webhooks refused because it was full
-DRAIN_BUCKET_SECONDS = 5
+DRAIN_BUCKET_SECONDS = 1
 DRAIN_WINDOW_SECONDS = 30
 DRAIN_TTL_SECONDS = 120
 MIN_RETRY_AFTER = 1
