@@ -17,7 +17,7 @@ from sidecar.bench.report import Outcome, Row, render_table
 from sidecar.bench.stats import percentile
 
 
-def run_bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_bench(*args: str, timeout: float = 330) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench.py"), *args],
         env=sidecar_env(),
@@ -32,6 +32,7 @@ def no_nan(constant: str) -> None:
     pytest.fail(f"the JSON holds {constant}: not strict JSON")
 
 
+@pytest.mark.timeout(360)  # nine scenarios, on a shared machine
 def test_smoke_mode_runs_every_scenario_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     result = run_bench("--smoke", "--json", str(out))

@@ -4,7 +4,7 @@ first not listening at all, then started on the same port."""
 from __future__ import annotations
 
 import redis
-from support.fake_n8n import FakeN8n
+from support.fake_n8n import FakeN8n, Reply
 from support.ports import free_port
 from support.processes import Gateway
 from support.queues import INBOUND, counts, dead_letters, enqueue, wait_until, webhooks
@@ -70,3 +70,18 @@ def test_n8n_that_answers_keeps_the_circuit_closed(
     assert counts(rdb)["failed"] == 1  # answers spend attempts as before
     assert not rdb.exists(CIRCUIT_KEY)
     assert rdb.llen(f"rq:queue:{INBOUND}") == 0
+
+
+def test_a_starting_n8n_that_serves_its_page_for_webhooks_holds_them(
+    queue_gateway: Gateway, n8n: FakeN8n, rdb: redis.Redis, procs, queue_env
+) -> None:
+    # Seen with n8n 1.123: ready, but for some seconds webhooks get the editor's HTML 404.
+    page = Reply(404, headers={"Content-Type": "text/html"}, body="<!DOCTYPE html><html></html>")
+    n8n.script(PATH, [page, page, Reply(200)])
+    job_id = enqueue(queue_gateway, PATH)
+    procs.worker(*QUEUE_ARGS, SIDECAR_JOB_ATTEMPTS=1, **queue_env)
+
+    wait_until(lambda: counts(rdb)["finished"] == 1, timeout=30, what="delivery")
+    assert counts(rdb)["failed"] == 0 and dead_letters(rdb) == []
+    assert [r.header("X-Sidecar-Attempt") for r in webhooks(n8n)] == ["1", "1", "1"]
+    assert attempts_of(rdb, [job_id]) == [1]

@@ -66,10 +66,12 @@ class Circuit:
 
     def open(self, reason: str) -> bool:
         """Open the circuit (if closed) because of `reason`; True if this call opened it."""
+        first_probe_ms = int(probe_backoff(0) * 1000)
         with self.client.pipeline(transaction=True) as pipe:
             pipe.hsetnx(CIRCUIT_KEY, "openedAt", repr(self.clock()))
             pipe.hsetnx(CIRCUIT_KEY, "reason", reason[:300])
-            opened, _ = pipe.execute()
+            pipe.set(PROBE_KEY, "1", nx=True, px=first_probe_ms)  # no probe at once
+            opened, _, _ = pipe.execute()
         return bool(opened)
 
     def close(self) -> float | None:

@@ -28,7 +28,7 @@ from sidecar.worker.policy import Outcome
 log = logging.getLogger("sidecar.worker")
 REFRESH_SECONDS = 0.25
 PUBLISH_SECONDS = 1.0
-CIRCUIT_SIGNALS = frozenset({"not_reached", "no_answer"})  # see delivery.send_once
+CIRCUIT_SIGNALS = frozenset({"not_reached", "no_answer", "not_ready"})  # delivery.send_once
 
 
 class Gate:

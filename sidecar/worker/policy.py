@@ -19,7 +19,8 @@ class Outcome:
     "hold" (n8n never got it: no attempt spent, the job waits for the circuit, gate.py) or
     "dead" (any other answer: retrying cannot help). `retry_after` is n8n's Retry-After in
     seconds, if any. `signal` says why there was no answer: "not_reached", "no_answer"
-    (reset or closed after the request went out) or "timeout"; "" when n8n answered.
+    (reset or closed after the request went out) or "timeout"; "not_ready" for the HTML 404
+    of an n8n still starting (held too); "" when n8n answered.
     """
 
     kind: str
