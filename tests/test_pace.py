@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis
 
 from sidecar.settings import load_settings
-from sidecar.worker.circuit import CIRCUIT_KEY, Circuit
+from sidecar.worker.circuit import CIRCUIT_KEY, PROBE_KEY, Circuit
 from sidecar.worker.gate import Gate
 from sidecar.worker.pace import PACE_KEY, Pace
 from sidecar.worker.policy import Outcome
@@ -123,6 +123,7 @@ def test_the_gate_holds_while_open_and_ramps_after_the_probe_closes_it(redis_url
     gate.observe(Outcome("hold", error="refused", signal="not_reached"))
     assert client.exists(CIRCUIT_KEY)
     assert gate.slots() == 0  # held: nothing goes out
+    client.delete(PROBE_KEY)  # the first probe's wait is over
     gate.tick()  # the probe finds n8n ready, closes the circuit
     assert not Circuit(client).state().open
     assert gate.slots() == 1  # the ramp starts at the floor
@@ -130,3 +131,17 @@ def test_the_gate_holds_while_open_and_ramps_after_the_probe_closes_it(redis_url
         gate.observe(Outcome("done", status=200, duration=0.01))
     assert 1 < gate.slots() < 20
     assert int(client.hget(PACE_KEY, "worker-1") or 0) >= 1
+
+
+def test_a_delivery_stuck_far_longer_than_usual_stops_holding_a_slot(redis_url: str) -> None:
+    clock = Clock()
+    client = redis.Redis.from_url(redis_url)
+    settings = load_settings(REDIS_URL=redis_url)
+    gate = Gate(settings, client, ReadyUpstream(), "w", concurrency=10, clock=clock)  # type: ignore[arg-type]
+    gate.observe(Outcome("done", status=200, duration=0.02))
+    sent = [clock.now]
+    assert gate.counted(sent) == 1
+    clock.now += 4.9
+    assert gate.counted(sent) == 1
+    clock.now += 0.2  # past max(5 s, 10 x the usual 20 ms): presumed stuck
+    assert gate.counted(sent) == 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import redis
 
@@ -58,6 +58,12 @@ class Gate:
         if self.state.open and not self.expired():
             return 0
         return self.pace.limit if self.settings.pace_adaptive else self.concurrency
+
+    def counted(self, sent_at: Iterable[float]) -> int:
+        """Deliveries in flight that count against the pace: those not stuck (see
+        Pace.stuck_after); a hung request must not stall a pace of 1."""
+        oldest = self.clock() - self.pace.stuck_after()
+        return sum(1 for started in sent_at if started >= oldest)
 
     def expired(self) -> bool:
         """The circuit has been open longer than SIDECAR_MAX_OUTAGE_SECONDS."""

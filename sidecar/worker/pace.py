@@ -27,6 +27,8 @@ PACE_KEY = "sidecar:pace"  # hash: worker name -> its current limit
 OVERLOAD_STATUSES = frozenset({429, 503})
 RISE_FACTOR = 3.0  # an answer slower than this many times the usual one: n8n is struggling
 SLOW_FACTOR = 1.2  # slower than the target and this many times the usual one: back off a bit
+STUCK_FACTOR = 10.0  # in flight this many times the usual answer time ...
+STUCK_MIN_SECONDS = 5.0  # ... and at least this long: presumed stuck
 USUAL_UP = 0.002  # the usual answer time drifts up slowly ...
 USUAL_DOWN = 0.3  # ... and follows faster answers quickly
 
@@ -82,6 +84,11 @@ class Pace:
         self.value = max(float(self.floor), self.value / 2)
         self._quiet_until = now + max(seconds, self.usual or 0.0, 0.05)
         self.cuts += 1
+
+    def stuck_after(self) -> float:
+        """Seconds after which a delivery still in flight is presumed stuck (it stops
+        counting against the limit, as TCP's retransmission timeout)."""
+        return max(STUCK_MIN_SECONDS, STUCK_FACTOR * (self.usual or 0.0))
 
     def restart(self) -> None:
         """Back to the floor (n8n just came back): the ramp."""

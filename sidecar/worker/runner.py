@@ -89,6 +89,7 @@ class Worker:
         self.finished: stdqueue.Queue[tuple[TakenJob, Outcome] | None] = stdqueue.Queue()
         self.waker = Waker(client, queues, lambda: self.finished.put(None))
         self.in_flight: dict[str, str] = {}
+        self._sent_at: dict[str, float] = {}  # job id -> when taken (monotonic)
         self.stopping = threading.Event()
         self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
         self._idle_wait = IDLE_WAIT_SECONDS
@@ -178,20 +179,28 @@ class Worker:
         self._cursor = (self._cursor + 1) % len(self.queues)
         slots = self.gate.slots()
         for queue in order:
-            free = slots - len(self.in_flight)
+            free = self._free()
             if free <= 0:
                 break
             for job in self._take(queue, free):
                 self.in_flight[job.id] = queue
+                self._sent_at[job.id] = time.monotonic()
                 self.pool.submit(self._deliver, job)
                 took += 1
         self._last_fill = time.monotonic()
-        self._backlog = len(self.in_flight) >= max(1, slots)  # every slot got a job
+        self._backlog = self._free() <= 0 and slots > 0  # every slot got a job
         return took
+
+    def _free(self) -> int:
+        """Jobs to take now: free threads, within the gate's slots; a delivery in flight far
+        longer than n8n's usual answer time (gate.counted) no longer holds a slot of the pace
+        (it still holds its thread)."""
+        threads = self.concurrency - len(self.in_flight)
+        return min(threads, self.gate.slots() - self.gate.counted(self._sent_at.values()))
 
     def _fill_due(self) -> bool:
         """Whether to take jobs now (see _fill_at)."""
-        free = self.gate.slots() - len(self.in_flight)
+        free = self._free()
         return not self.stopping.is_set() and time.monotonic() >= self._fill_at(free)
 
     def _fill_at(self, free: int) -> float:
@@ -256,6 +265,7 @@ class Worker:
             raise
         for job, outcome in batch:
             self.in_flight.pop(job.id, None)
+            self._sent_at.pop(job.id, None)
             self.gate.observe(outcome)
 
     def _collect(self, timeout: float) -> list[tuple[TakenJob, Outcome]]:
@@ -263,7 +273,7 @@ class Worker:
         a backlog is worked off, waiting for more until the next fill is due (_fill_at). A
         wake-up call ends the wait."""
         batch: list[tuple[TakenJob, Outcome]] = []
-        free = self.gate.slots() - len(self.in_flight)
+        free = self._free()
         deadline = time.monotonic() + timeout
         if self._backlog:
             deadline = min(deadline, self._fill_at(free))
