@@ -8,8 +8,9 @@
 //   GET  /__bench/latencies  ->  {latencies: [ms, ...]}
 //   POST /__bench/reset      ->  zeroes everything (not the capacity)
 //   POST /__bench/capacity?k=K&base=MS&max=M  ->  an n8n with a capacity: each answer takes
-//        MS ms while at most K requests are in flight, MS x in-flight / K beyond, and is a
-//        503 beyond M in flight (k=0: back to instant answers)
+//        MS ms while at most K requests are in flight, MS x (in-flight / K)^2 beyond (an
+//        overloaded n8n thrashes: beyond K, more in flight gets less done), and is a 503
+//        beyond M in flight (k=0: back to instant answers)
 //   GET  /__bench/answers    ->  {answers: [ms per answer], inflight: [in flight at each
 //        arrival], status5xx}
 //   POST /__bench/down?ms=N  ->  stops listening (refused connections; open ones are cut)
@@ -80,7 +81,7 @@ function answerWithCapacity(res, body) {
     finish(503, Buffer.from('{"message":"overloaded"}'));
     return;
   }
-  const delay = capacity.base * Math.max(1, inflight / capacity.k);
+  const delay = capacity.base * Math.max(1, (inflight / capacity.k) ** 2);
   setTimeout(() => finish(200, ANSWER), delay);
 }
 

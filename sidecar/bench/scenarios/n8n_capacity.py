@@ -1,5 +1,6 @@
 """n8n capacity: a stand-in whose answer time grows with the requests in flight beyond a
-capacity K (base x in-flight / K) and that answers 503 beyond 3K. The same pre-filled jobs
+capacity K (base x (in-flight / K)^2: an overloaded n8n thrashes, more in flight gets less
+done) and that answers 503 beyond 3K. The same pre-filled jobs
 are delivered by workers with a static limit on deliveries in flight (K/2, K, 2K, 4K across
 the workers), then with the adaptive pace (ceiling 4K, target 1.2 x the unloaded answer
 time). Per run: goodput (2xx per second), the stand-in's answer time p95, 5xx answers.
