@@ -25,6 +25,7 @@ from sidecar.settings import Settings
 from sidecar.status import page as status_page
 from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import Upstream
+from sidecar.worker.circuit import CircuitView
 
 log = logging.getLogger("sidecar.app")
 
@@ -42,7 +43,8 @@ class SidecarState:
     durability: DurabilityProbe | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ingress = Ingress(self.upstream, self.intake, self.routes)
+        circuit = CircuitView(self.intake.client if self.intake else None)
+        self.ingress = Ingress(self.upstream, self.intake, self.routes, circuit.is_open)
         self.durability = DurabilityProbe(self.intake.client) if self.intake else None
 
     def current_mode(self) -> str:

@@ -22,6 +22,7 @@ from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.settings import Settings
 from sidecar.status.sparkline import render_sparklines, signal_minutes
+from sidecar.worker.report import delivery_status, render_delivery
 
 COLUMNS = ("waiting", "active", "delayed", "completed", "failed", "paused")
 
@@ -105,17 +106,19 @@ def collect_status(settings: Settings) -> dict:
     thresholds, sources = Thresholds.from_settings(settings), signal_sources(settings)
     report = mode_report(open_store(client), thresholds, sources=sources)
     if client is None:
-        none = {"queues": None, "deadLetters": None, "liveWorkers": None, "durability": None}
-        return {**report, **none}
+        none = ("queues", "deadLetters", "liveWorkers", "durability", "delivery")
+        return {**report, **dict.fromkeys(none)}
     counts = queue_counts(client, all_queues(settings.queue_prefix))
     with translate():
         durability = read_durability(client).to_json()
+        delivery = delivery_status(client)
     return {
         **report,
         "queues": counts,
         "deadLetters": dead_letter_size(client, settings.queue_prefix),
         "liveWorkers": live_worker_count(client),
         "durability": durability,
+        "delivery": delivery,
     }
 
 
@@ -152,6 +155,7 @@ def render_status(report: dict) -> str:
         f"dead letters  {report['deadLetters']}",
         f"live workers  {report['liveWorkers']}",
         *render_durability(report.get("durability")),
+        *([render_delivery(report["delivery"])] if report.get("delivery") else []),
     ]
     return "\n".join(lines)
 

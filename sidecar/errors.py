@@ -18,7 +18,8 @@
           ├── BadSignature          HMAC or shared secret missing/wrong → 401
           ├── RateLimited           user over the per-user limit       → 429 + Retry-After
           ├── PayloadTooLarge       body over SIDECAR_MAX_BODY_BYTES   → 413
-          └── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
+          ├── ServiceUnavailable    n8n and Redis both unusable        → 503 + Retry-After
+          └── BacklogFull           the queue's buffer is full         → 503 + Retry-After
 
 Errors are translated where they enter: urllib3 errors in upstream.py, redis errors in
 queues/connection.py. One Flask handler turns every `Rejected` into its JSON answer.
@@ -176,3 +177,21 @@ class ServiceUnavailable(Rejected):
 
     status = 503
     code = "service_unavailable"
+
+
+class BacklogFull(Rejected):
+    """The queue holds SIDECAR_MAX_WAITING jobs (or Redis memory is full): nothing was
+    stored; the sender should come back after `retry_after` seconds."""
+
+    status = 503
+    code = "backlog_full"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"the queue is full; retry in {retry_after} s", {"Retry-After": str(retry_after)}
+        )
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, object]:
+        """{"error": "backlog_full", "message", "retryAfter": N}."""
+        return {**super().body(), "retryAfter": self.retry_after}

@@ -3,7 +3,8 @@
 queue mode, /webhook/*  -> enqueue (202); Redis down -> passthrough; n8n not reached
                            either -> 503 + Retry-After
 single mode             -> passthrough; n8n not reached and Redis configured -> enqueue
-                           (202) instead of failing
+                           (202) instead of failing; while the workers' n8n circuit is open
+                           (worker/circuit.py) -> enqueue without trying n8n
 other paths             -> always passthrough (test, waiting, form and MCP webhooks)
 OPTIONS                 -> always passthrough, unsigned (CORS preflight: n8n answers it
                            itself and never runs a workflow for it)
@@ -20,6 +21,7 @@ upstream_timeout / 502: queueing it would run the workflow a second time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import (
@@ -44,10 +46,17 @@ RETRY_AFTER_SECONDS = "5"
 
 class Ingress:
     """Decides per webhook. Parameters: `upstream` (n8n client), `intake` (None without
-    Redis), `routes`."""
+    Redis), `routes`, `circuit_open` (whether the workers found n8n unreachable)."""
 
-    def __init__(self, upstream: Upstream, intake: Intake | None, routes: Routes) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        intake: Intake | None,
+        routes: Routes,
+        circuit_open: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.upstream, self.intake, self.routes = upstream, intake, routes
+        self.circuit_open = circuit_open
 
     def handle(self, captured: CapturedRequest, mode: str) -> UpstreamResponse | Queued:
         """Passthrough or enqueue `captured` in `mode` (read once per request by the caller,
@@ -63,7 +72,7 @@ class Ingress:
         queueable = (
             self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not route.sync
         )
-        if queueable and mode == "queue":
+        if queueable and (mode == "queue" or self.circuit_open()):
             return self._enqueue_or_passthrough(captured, route)
         return self._passthrough_or_enqueue(captured, route if queueable else None)
 

@@ -136,6 +136,13 @@ class Settings(BaseSettings):
     worker_limit_duration_seconds: Seconds = Field(
         60, alias="SIDECAR_WORKER_LIMIT_DURATION_SECONDS"
     )
+    max_outage_seconds: Seconds = Field(6 * 3600, alias="SIDECAR_MAX_OUTAGE_SECONDS")
+    pace_adaptive: bool = Field(True, alias="SIDECAR_PACE_ADAPTIVE")
+    pace_target_seconds: Seconds = Field(1.0, alias="SIDECAR_PACE_TARGET_SECONDS")
+    max_waiting: int = Field(100_000, alias="SIDECAR_MAX_WAITING", ge=0)
+    max_redis_memory_percent: float = Field(
+        95, alias="SIDECAR_MAX_REDIS_MEMORY_PERCENT", gt=0, le=100
+    )
     lock_seconds: Seconds = Field(30, alias="SIDECAR_LOCK_SECONDS")
     stalled_interval_seconds: Seconds = Field(30, alias="SIDECAR_STALLED_INTERVAL_SECONDS")
     max_stalled_count: int = Field(2, alias="SIDECAR_MAX_STALLED_COUNT", ge=0)

@@ -48,6 +48,8 @@ from sidecar.upstream_conn import (
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_SECONDS = 5.0
 ADDED_BY_URLLIB3 = ("User-Agent", "Accept-Encoding")
+READINESS_PATHS = ("/healthz/readiness", "/healthz")
+PROBE_TIMEOUT = urllib3.Timeout(connect=2, read=5)
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
@@ -156,6 +158,21 @@ class Upstream:
         except UpstreamError as exc:
             return False, f"unreachable: {type(exc).__name__}"
         return 200 <= response.status < 300, f"HTTP {response.status}"
+
+    def ready(self) -> tuple[bool, str]:
+        """n8n's readiness check, /healthz/readiness (/healthz for n8n versions without it,
+        which answer 404); (ready, detail)."""
+        detail = ""
+        for path in READINESS_PATHS:
+            try:
+                response = self._urlopen("GET", self.prefix + path, timeout=PROBE_TIMEOUT)
+            except UpstreamError as exc:
+                return False, f"unreachable: {type(exc).__name__}"
+            response.close()
+            if response.status != 404:
+                return 200 <= response.status < 300, f"{path}: HTTP {response.status}"
+            detail = f"{path}: HTTP 404"
+        return False, detail
 
     def close(self) -> None:
         """Close pooled connections."""

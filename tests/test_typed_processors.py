@@ -217,13 +217,13 @@ def test_deliver_classifies_failures(n8n: FakeN8n, upstream: Upstream, reply, ki
     assert f"HTTP {reply.status}" in outcome.error
 
 
-def test_deliver_when_n8n_is_down_is_a_retry(upstream: Upstream, n8n: FakeN8n) -> None:
+def test_deliver_when_n8n_is_down_is_held(upstream: Upstream, n8n: FakeN8n) -> None:
     n8n.stop()
     try:
         request = request_for("tasks:sync", {})
         assert request is not None
         outcome, result = deliver(upstream, "j", request, attempt=1)
-        assert (outcome.kind, result) == ("retry", None)
+        assert (outcome.kind, result) == ("hold", None)  # never reached: no attempt spent
     finally:
         n8n.start()
 

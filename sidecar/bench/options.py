@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SCENARIOS = ("passthrough", "ingest", "deliver", "e2e", "memory", "switch", "day")
+SCENARIOS = (
+    "passthrough",
+    "ingest",
+    "deliver",
+    "e2e",
+    "memory",
+    "switch",
+    "day",
+    "n8n-outage",
+    "n8n-capacity",
+    "backpressure",
+)
 # Run only when asked for (-s): minutes long, processes killed on purpose.
 EXTRA_SCENARIOS = ("faults", "durable")
 CHOICES = SCENARIOS + EXTRA_SCENARIOS

@@ -62,7 +62,7 @@ def run_scenarios(bench: Bench) -> list[Outcome]:
     for name in bench.options.scenarios:
         bench.progress.scenario(name)
         bench.reset()
-        scenario = importlib.import_module(f"sidecar.bench.scenarios.{name}")
+        scenario = importlib.import_module(f"sidecar.bench.scenarios.{name.replace('-', '_')}")
         outcomes.append(scenario.run(bench))
     return outcomes
 

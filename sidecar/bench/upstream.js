@@ -6,9 +6,16 @@
 // same machine) adds a receipt-to-delivery latency sample.
 //   GET  /__bench/stats      ->  {count, firstMs, lastMs, distinct, duplicates}
 //   GET  /__bench/latencies  ->  {latencies: [ms, ...]}
-//   POST /__bench/reset      ->  zeroes everything
+//   POST /__bench/reset      ->  zeroes everything (not the capacity)
 //   GET  /__bench/seen       ->  {seen: [seq, ...]} every distinct seq delivered
-//   POST /__bench/down?ms=N  ->  answer 503 (not counted) to deliveries for N ms: n8n down
+//   POST /__bench/capacity?k=K&base=MS&max=M  ->  an n8n with a capacity: each answer takes
+//        MS ms while at most K requests are in flight, MS x (in-flight / K)^2 beyond (an
+//        overloaded n8n thrashes: beyond K, more in flight gets less done), and is a 503
+//        beyond M in flight (k=0: back to instant answers)
+//   GET  /__bench/answers    ->  {answers: [ms per answer], inflight: [in flight at each
+//        arrival], status5xx}
+//   POST /__bench/down?ms=N  ->  stops listening (refused connections; open ones are cut)
+//        for N ms, then listens again, score kept
 // Keep the Python fallback (upstream.py) answering the same way.
 'use strict';
 
@@ -18,10 +25,14 @@ const { performance } = require('perf_hooks');
 const port = Number(process.argv[2]);
 const ANSWER = Buffer.from('{"message":"Workflow was started"}');
 let score;
-let downUntil = 0;
+let capacity = { k: 0, base: 0, max: 0 };
+let inflight = 0;
+let server;
+const sockets = new Set();
 
 function reset() {
-  score = { count: 0, firstMs: 0, lastMs: 0, seen: new Map(), duplicates: 0, latencies: [] };
+  score = { count: 0, firstMs: 0, lastMs: 0, seen: new Map(), duplicates: 0, latencies: [],
+            answers: [], inflight: [], status5xx: 0 };
 }
 
 function reply(res, body) {
@@ -29,21 +40,54 @@ function reply(res, body) {
   res.end(body);
 }
 
+function goDown(ms) {
+  server.close();
+  for (const socket of sockets) socket.destroy();
+  setTimeout(listen, ms);
+}
+
 function control(req, res) {
   req.resume();
-  if (req.url === '/__bench/reset') reset();
-  if (req.url.startsWith('/__bench/down')) {
-    downUntil = performance.now() + Number(new URL(req.url, 'http://x').searchParams.get('ms'));
-  }
-  if (req.url === '/__bench/seen') {
+  const url = new URL(req.url, 'http://x');
+  const arg = (name) => Number(url.searchParams.get(name) || 0);
+  if (url.pathname === '/__bench/reset') reset();
+  if (url.pathname === '/__bench/seen') {
     reply(res, Buffer.from(JSON.stringify({ seen: Array.from(score.seen.keys()) })));
     return;
   }
+  if (url.pathname === '/__bench/capacity') {
+    capacity = { k: arg('k'), base: arg('base'), max: arg('max') };
+  }
   const { count, firstMs, lastMs, seen, duplicates, latencies } = score;
-  const body = req.url === '/__bench/latencies'
-    ? { latencies }
-    : { count, firstMs, lastMs, distinct: seen.size, duplicates };
+  let body = { count, firstMs, lastMs, distinct: seen.size, duplicates, status5xx: score.status5xx };
+  if (url.pathname === '/__bench/latencies') body = { latencies };
+  if (url.pathname === '/__bench/answers') {
+    body = { answers: score.answers, inflight: score.inflight, status5xx: score.status5xx };
+  }
+  if (url.pathname === '/__bench/down') {
+    res.setHeader('Connection', 'close');
+    res.on('finish', () => goDown(arg('ms')));
+  }
   reply(res, Buffer.from(JSON.stringify(body)));
+}
+
+function answerWithCapacity(res, body) {
+  inflight += 1;
+  score.inflight.push(inflight);
+  const started = performance.now();
+  const finish = (status, answer) => {
+    inflight -= 1;
+    score.answers.push(performance.now() - started);
+    if (status === 200) note(body); else score.status5xx += 1;
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': answer.length });
+    res.end(answer);
+  };
+  if (capacity.max && inflight > capacity.max) {
+    finish(503, Buffer.from('{"message":"overloaded"}'));
+    return;
+  }
+  const delay = capacity.base * Math.max(1, (inflight / capacity.k) ** 2);
+  setTimeout(() => finish(200, ANSWER), delay);
 }
 
 function note(body) {
@@ -69,17 +113,21 @@ function note(body) {
 }
 
 reset();
-const server = http.createServer((req, res) => {
+server = http.createServer((req, res) => {
   if (req.url.startsWith('/__bench/')) {
     control(req, res);
+    return;
+  }
+  if (req.url.startsWith('/healthz')) {  // the workers' readiness probe: not a delivery
+    req.resume();
+    reply(res, Buffer.from('{"status":"ok"}'));
     return;
   }
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
-    if (performance.now() < downUntil) {
-      res.writeHead(503, { 'Content-Type': 'text/plain', 'Content-Length': 4 });
-      res.end('down');
+    if (capacity.k) {
+      answerWithCapacity(res, Buffer.concat(chunks));
       return;
     }
     note(Buffer.concat(chunks));
@@ -89,6 +137,13 @@ const server = http.createServer((req, res) => {
 
 server.keepAliveTimeout = 120000;
 server.headersTimeout = 121000;
-server.listen(port, '127.0.0.1');
+server.on('connection', (socket) => {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
+});
+function listen() {
+  server.listen(port, '127.0.0.1');
+}
+listen();
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

@@ -1,7 +1,6 @@
 """The stand-in for n8n: node's upstream.js when node is installed, else this Python server
 (`python -m sidecar.bench.upstream PORT`, slower: it may limit delivery rates). Both answer
-200 to everything (503 while told to be down) and keep the same score (see upstream.js);
-`Upstream` reads it."""
+200 to everything and keep the same score (see upstream.js); `Upstream` reads it."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
-from sidecar.bench.procs import Processes, free_port, listening, wait_until
+from sidecar.bench.procs import BenchError, Processes, free_port, listening, wait_until
 
 NODE_SCRIPT = Path(__file__).with_name("upstream.js")
 ANSWER = b'{"message":"Workflow was started"}'
@@ -63,16 +62,14 @@ class PythonUpstream(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     lock: ClassVar[threading.Lock] = threading.Lock()
     score: ClassVar[Score] = Score()
-    down_until: ClassVar[float] = 0.0
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with self.lock:
             answer = self._control() if self.path.startswith("/__bench/") else None
-            down = answer is None and time.monotonic() < PythonUpstream.down_until
-            if answer is None and not down:
+            if answer is None and not self.path.startswith("/healthz"):  # probes: not counted
                 self.score.note(body)
-        self.send_response(503 if down else 200)
+        self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(answer or ANSWER)))
         self.end_headers()
@@ -81,8 +78,6 @@ class PythonUpstream(BaseHTTPRequestHandler):
     def _control(self) -> bytes:
         if self.path == "/__bench/reset":
             PythonUpstream.score = Score()
-        if self.path.startswith("/__bench/down?ms="):
-            PythonUpstream.down_until = time.monotonic() + float(self.path.split("=")[1]) / 1000
         if self.path == "/__bench/seen":
             return json.dumps({"seen": list(self.score.seen)}).encode()
         if self.path == "/__bench/latencies":
@@ -131,8 +126,21 @@ class Upstream:
         """Every distinct seq delivered since the last reset."""
         return set(self._call("GET", "/__bench/seen")["seen"])
 
+    def require_node(self, scenario: str) -> None:
+        """Capacity and outages are played by upstream.js only."""
+        if self.kind != "node":
+            raise BenchError(f"the {scenario} scenario needs node for its n8n stand-in")
+
+    def set_capacity(self, k: int, base_ms: float, max_in_flight: int = 0) -> None:
+        """Answer times grow with the requests in flight beyond `k` (k=0: instant again)."""
+        self._call("POST", f"/__bench/capacity?k={k}&base={base_ms}&max={max_in_flight}")
+
+    def answers(self) -> dict:
+        """{"answers": [ms], "inflight": [n at each arrival], "status5xx"} since the reset."""
+        return self._call("GET", "/__bench/answers")
+
     def go_down(self, seconds: float) -> None:
-        """Answer 503 to every delivery for `seconds` (n8n down), counting none of them."""
+        """Refuse connections (and cut open ones) for `seconds`, then listen again."""
         self._call("POST", f"/__bench/down?ms={round(seconds * 1000)}")
 
 

@@ -6,11 +6,14 @@
 -- KEYS[3]  sidecar:locks:{queue}   zset job id -> lock deadline (unix seconds)
 -- KEYS[4]  sidecar:limit:{queue}:{window number}   deliveries started in this fixed window
 -- KEYS[5]  sidecar:paused:{queue}  set while an operator has paused the queue
+-- KEYS[6]  sidecar:drained:{queue}:{bucket}   jobs taken in this bucket (backpressure.py;
+--          optional)
 -- ARGV[1]  how many jobs at most        ARGV[2] lock deadline
 -- ARGV[3]  score for RQ's wip registry  ARGV[4] started_at (RQ time format)
 -- ARGV[5]  worker name                  ARGV[6] execution id
 -- ARGV[7]  job key prefix ("rq:job:")   ARGV[8] delivered-marker prefix
 -- ARGV[9]  limit per window             ARGV[10] window length in ms
+-- ARGV[11] TTL of the drain bucket (s)
 -- Returns a flat list, four items per job: id, data, attempt number, already delivered (0/1).
 local taken = {}
 if redis.call('EXISTS', KEYS[5]) == 1 then return taken end
@@ -38,5 +41,9 @@ end
 if #taken > 0 then
   redis.call('INCRBY', KEYS[4], #taken / 4)
   redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[10]) * 2)
+  if KEYS[6] then
+    redis.call('INCRBY', KEYS[6], #taken / 4)
+    redis.call('EXPIRE', KEYS[6], ARGV[11])
+  end
 end
 return taken

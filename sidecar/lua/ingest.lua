@@ -9,11 +9,14 @@
 --          (Redis server time), newest first, at most {limit} long; unused when ARGV[3] is 0
 -- KEYS[3]  rq:job:{job id}   KEYS[4] rq:queues   KEYS[5] rq:queue:{queue}
 -- KEYS[6]  sidecar:wake:{queue}            one wake-up token for an idle worker (queues/wake.py)
+-- KEYS[7]  sidecar:backlog_full            refusals of full queues, per queue (backpressure.py)
 -- ARGV[1]  job id (new)      ARGV[2] dedup window (s), 0: no claim
 -- ARGV[3]  limit per window (0: no per-user limit)   ARGV[4] window (s)
--- ARGV[5…] the job hash as RQ stores it: field, value, field, value, …
--- Returns {'queued'}, {'duplicate', first job id} or {'limited', whole seconds until a slot
--- frees}. Nothing is written unless the job is queued: a refused one leaves no claim.
+-- ARGV[5]  most jobs waiting on the queue (0: no limit)  ARGV[6] '1': Redis memory is full
+-- ARGV[7…] the job hash as RQ stores it: field, value, field, value, …
+-- Returns {'queued'}, {'duplicate', first job id}, {'limited', whole seconds until a slot
+-- frees} or {'full', jobs waiting}. Nothing is written unless the job is queued (a refusal
+-- of a full queue is counted in KEYS[7]): a refused one leaves no claim.
 local claim = tonumber(ARGV[2])
 if claim > 0 then
   local first = redis.call('GET', KEYS[1])
@@ -36,8 +39,15 @@ if limit > 0 then
   end
 end
 
+local most = tonumber(ARGV[5])
+local waiting = redis.call('LLEN', KEYS[5])
+if ARGV[6] == '1' or (most > 0 and waiting >= most) then
+  redis.call('HINCRBY', KEYS[7], KEYS[5], 1)
+  return {'full', waiting}
+end
+
 -- Store first, then claim and count: an error while storing leaves no claim behind.
-redis.call('HSET', KEYS[3], unpack(ARGV, 5))
+redis.call('HSET', KEYS[3], unpack(ARGV, 7))
 redis.call('SADD', KEYS[4], KEYS[5])
 redis.call('RPUSH', KEYS[5], ARGV[1])
 redis.call('LPUSH', KEYS[6], 1)

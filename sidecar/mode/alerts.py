@@ -47,6 +47,8 @@ from sidecar.redact import redact, url_secrets
 log = logging.getLogger("sidecar.alerts")
 
 N8N_UNREACHABLE = "n8n_unreachable"
+N8N_REACHABLE = "n8n_reachable"  # the circuit's all-clear (worker/gate.py)
+BACKLOG_FULL = "backlog_full"  # a queue refuses webhooks (queues/backpressure.py)
 REDIS_UNREACHABLE = "redis_unreachable"
 DLQ_GROWING = "dlq_growing"
 NO_WORKERS = "no_workers"
@@ -58,6 +60,8 @@ SEVERITY = {
     MODE_CHANGED: "warning",
     QUEUE_UNAVAILABLE: "critical",
     N8N_UNREACHABLE: "critical",
+    N8N_REACHABLE: "info",
+    BACKLOG_FULL: "warning",
     REDIS_UNREACHABLE: "critical",
     DLQ_GROWING: "warning",
     NO_WORKERS: "critical",

@@ -58,6 +58,32 @@ class QueueCollector(Collector):
         for reason, count in {UNREGISTERED: 0, **dropped_counts(self.client)}.items():
             dropped.add_metric([reason], float(count))
         yield dropped
+        yield from self._delivery()
+
+    def _delivery(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """The n8n circuit, the pace across workers, refusals of full queues."""
+        from sidecar.worker.report import delivery_status
+
+        view = delivery_status(self.client)
+        yield GaugeMetricFamily(
+            "sidecar_n8n_circuit_open",
+            "1 while workers find n8n unreachable (deliveries held)",
+            value=float(view["circuit"] == "open"),
+        )
+        yield GaugeMetricFamily(
+            "sidecar_n8n_outage_seconds", "How long n8n has been unreachable", view["outageSeconds"]
+        )
+        yield GaugeMetricFamily(
+            "sidecar_delivery_pace", "Deliveries allowed in flight, all workers", view["pace"]
+        )
+        full = CounterMetricFamily(
+            "sidecar_backlog_full",
+            "Webhooks refused (503) as their queue was full",
+            labels=["queue"],
+        )
+        for queue in self.queues:
+            full.add_metric([queue], float(view["backlogFull"].get(queue, 0)))
+        yield full
 
     def _delivery_stats(self) -> Iterator[GaugeMetricFamily]:
         stats = queue_metrics(self.client, self.queues)

@@ -1,6 +1,7 @@
 """One round trip per webhook or typed job: sidecar/lua/ingest.lua claims the dedup
-identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py) and
-stores the RQ job under a fresh id, atomically.
+identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py), checks
+the queue has room (sidecar/queues/backpressure.py) and stores the RQ job under a fresh id,
+atomically.
 
 A refused job leaves nothing behind: no claim (so the sender's retry is not a duplicate),
 no count, no job. An accepted one always has its own job hash: a claim only maps the
@@ -17,6 +18,7 @@ from rq import Queue
 
 from sidecar.errors import Duplicate, RateLimited
 from sidecar.guards.ratelimit import NO_WINDOW, UserWindow
+from sidecar.queues.backpressure import FULL_KEY, QueueFull
 from sidecar.queues.connection import translate
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.wake import wake_key
@@ -28,7 +30,8 @@ NO_CLAIM = "sidecar:dedup:none"  # named to the script when there is no identity
 class Admission:
     """What ingest.lua needs for one job: new job `job_id` with hash `fields` on `queue`,
     claimed at `claim` for `claim_seconds` (no claim: None, 0), counted in `window` when
-    there is a user."""
+    there is a user; refused (QueueFull) when `max_waiting` jobs wait (0: no limit) or
+    `memory_full`."""
 
     queue: str
     job_id: str
@@ -36,10 +39,13 @@ class Admission:
     claim_seconds: int
     window: UserWindow | None
     fields: list
+    max_waiting: int = 0
+    memory_full: bool = False
 
 
 def admit(script: Script, client: redis.Redis, admission: Admission) -> None:
-    """Store the job in one round trip; Duplicate, RateLimited or BackendUnavailable."""
+    """Store the job in one round trip; Duplicate, RateLimited, QueueFull or
+    BackendUnavailable."""
     with translate():
         reply = script(keys=script_keys(admission), args=script_args(admission), client=client)
     outcome = reply[0]
@@ -47,6 +53,8 @@ def admit(script: Script, client: redis.Redis, admission: Admission) -> None:
         raise Duplicate(reply[1].decode())
     if outcome == b"limited":
         raise RateLimited(int(reply[1]))
+    if outcome == b"full":
+        raise QueueFull(int(reply[1]))
 
 
 def script_keys(admission: Admission) -> list[str]:
@@ -59,6 +67,7 @@ def script_keys(admission: Admission) -> list[str]:
         Queue.redis_queues_keys,
         queue_key(admission.queue),
         wake_key(admission.queue),
+        FULL_KEY,
     ]
 
 
@@ -67,4 +76,6 @@ def script_args(admission: Admission) -> list:
     rule = admission.window.rule if admission.window else None
     limit, window = (rule.limit, rule.window) if rule else (0, 0)
     claim_seconds = admission.claim_seconds if admission.claim else 0
-    return [admission.job_id, claim_seconds, limit, window, *admission.fields]
+    full = "1" if admission.memory_full else "0"
+    head = [admission.job_id, claim_seconds, limit, window, admission.max_waiting, full]
+    return [*head, *admission.fields]

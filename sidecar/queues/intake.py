@@ -3,7 +3,9 @@
 The guards and the store are one atomic Redis script (sidecar/queues/ingest.py), one round
 trip: dedup (the first copy within the window claims its identity — method, path and id,
 sidecar/guards/dedup.py — for its job; later copies raise Duplicate with that job's id),
-then the per-user rate limit (RateLimited), then RQ's enqueue steps. Every accepted webhook
+then the per-user rate limit (RateLimited), then room on the queue (BacklogFull, 503 with a
+Retry-After from the measured drain rate: sidecar/queues/backpressure.py), then RQ's enqueue
+steps. Every accepted webhook
 is a new job with a fresh id, so the job a 202 names lives until it is delivered or
 dead-lettered, whatever the dedup window and retention. A refused webhook leaves no claim,
 so the sender's retry is not a duplicate. The job hash is built
@@ -21,11 +23,13 @@ import redis
 
 from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
-from sidecar.errors import Duplicate, RateLimited
+from sidecar.errors import BacklogFull, Duplicate, RateLimited
 from sidecar.events import add_event
 from sidecar.guards.dedup import claim_key, claim_seconds, dedup_id
 from sidecar.guards.keys import extract
 from sidecar.guards.ratelimit import UserWindow
+from sidecar.mode.alerts import BACKLOG_FULL, Alert, Alerter
+from sidecar.queues.backpressure import MemoryWatch, QueueFull, drain_rate, retry_after
 from sidecar.queues.connection import ping, translate
 from sidecar.queues.durable_ack import DurableAck
 from sidecar.queues.ingest import Admission, admit
@@ -64,6 +68,8 @@ class Intake:
         self.job_hash = JobHash(settings)
         self.script = Scripts(client).ingest
         self.durable = DurableAck(client, settings) if settings.durable_ack else None
+        self.memory = MemoryWatch(client, settings.max_redis_memory_percent)
+        self._alerter: Alerter | None = None
 
     def enqueue(self, captured: CapturedRequest, route: RouteRule | None = None) -> Queued:
         """Guard and store `captured`; Duplicate, RateLimited or BackendUnavailable."""
@@ -79,6 +85,8 @@ class Intake:
             claim_seconds=self.claim_seconds,
             window=window,
             fields=self._job_fields(captured, queue),
+            max_waiting=self.settings.max_waiting,
+            memory_full=self.memory.full(),
         )
         if self.durable:
             self.durable.ready()  # refuse before storing what could not be made durable
@@ -91,9 +99,26 @@ class Intake:
             user = window.user if window else ""
             self._event("rate_limited", queue, None, captured, user=user)
             raise
+        except QueueFull as exc:
+            raise self._full(queue, exc.waiting) from None
         if self.durable:
             self.durable.confirm()
         return Queued(job_id=job_id, queue=queue)
+
+    def _full(self, queue: str, waiting: int) -> BacklogFull:
+        """The 503 for a full `queue`, with its Retry-After; raises `backlog_full`."""
+        with translate():
+            rate = drain_rate(self.client, queue)
+        seconds = retry_after(waiting, rate)
+        try:
+            if self._alerter is None:
+                self._alerter = Alerter.from_settings(self.settings, self.client)
+            message = f"queue {queue} is full ({waiting} waiting): senders get 503"
+            signals = {"queue": queue, "waiting": waiting, "drainPerSecond": round(rate, 2)}
+            self._alerter.emit(Alert.make(BACKLOG_FULL, message, "queue", signals), queue)
+        except Exception:  # an alert is best effort; the answer to the sender is what counts
+            pass
+        return BacklogFull(seconds)
 
     def _window(self, captured: CapturedRequest, route: RouteRule, queue: str) -> UserWindow | None:
         user = extract(captured, route.user_key or DEFAULT_USER_KEY)

@@ -8,7 +8,7 @@ from functools import cache
 from urllib3.exceptions import HTTPError
 
 from sidecar.capture import CapturedRequest
-from sidecar.errors import UpstreamError
+from sidecar.errors import UpstreamError, UpstreamNotReached, UpstreamTimeout
 from sidecar.upstream import Upstream, UpstreamResponse
 from sidecar.worker.policy import Outcome, classify, parse_retry_after
 
@@ -33,10 +33,12 @@ def send_once(
     try:
         answer = upstream.send(captured, delivery_headers(job_id, attempt, captured))
     except UpstreamError as exc:
-        return Outcome("retry", error=str(exc), duration=time.perf_counter() - started), b""
+        return _no_answer(exc, time.perf_counter() - started), b""
     body = _read_body(answer)
     kind = classify(answer.status)
     error = "" if kind == "done" else _describe_answer(answer.status, body)
+    if answer.status == 404 and _is_page(body):
+        return _not_serving_webhooks(answer.status, error, time.perf_counter() - started), body
     outcome = Outcome(
         kind,
         status=answer.status,
@@ -45,6 +47,28 @@ def send_once(
         duration=time.perf_counter() - started,
     )
     return outcome, body
+
+
+def _no_answer(exc: UpstreamError, duration: float) -> Outcome:
+    """n8n gave no answer: held when it never got the request (no attempt spent), else a
+    retry (it may have run the workflow: that attempt counts)."""
+    if isinstance(exc, UpstreamNotReached):
+        return Outcome("hold", error=str(exc), duration=duration, signal="not_reached")
+    signal = "timeout" if isinstance(exc, UpstreamTimeout) else "no_answer"
+    return Outcome("retry", error=str(exc), duration=duration, signal=signal)
+
+
+def _is_page(body: bytes) -> bool:
+    """An HTML page: what a starting n8n serves (its editor's page) for webhook paths it has
+    not registered yet; its "not registered" answer, once running, is JSON."""
+    head = body[:64].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _not_serving_webhooks(status: int, error: str, duration: float) -> Outcome:
+    """n8n is up but not serving webhooks yet (no workflow ran): held like an unreachable
+    n8n, no attempt spent; the circuit opens again until it does."""
+    return Outcome("hold", status=status, error=error, duration=duration, signal="not_ready")
 
 
 def attempt_delivery(upstream: Upstream, job_id: str, payload: dict, attempt: int) -> Outcome:

@@ -42,7 +42,8 @@ class JobExecutor:
             outcome, result = Outcome("done"), None
         else:
             outcome, result = processors.deliver(self.upstream, job.id, request, job.attempt)
-        final = outcome.kind in ("done", "dead") or job.attempt >= self.settings.job_attempts
+        spent = outcome.kind == "retry" and job.attempt >= self.settings.job_attempts
+        final = outcome.kind in ("done", "dead") or spent
         if final:
             self._follow_up(job, operation, data, outcome, result)
         return outcome

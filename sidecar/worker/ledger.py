@@ -4,6 +4,7 @@ caps on kept jobs are enforced once a second, not per batch.
 
 done  -> RQ finished registry, delivered marker (so a re-run never delivers twice)
 retry -> RQ scheduled registry at now + backoff (promoted back to the queue when due)
+hold  -> back to the head of the queue, the attempt given back (n8n never got it: gate.py)
 dead  -> RQ failed registry + an entry on the dead-letter queue (n8n's "webhook is not
          registered" 404s: within the cap of unregistered.py)
 Once a second, too, the dead-letter queue's limits (queues/dlq.py).
@@ -59,7 +60,7 @@ class Ledger:
         dead: list[tuple[TakenJob, Outcome]] = []
         for job, outcome in results:
             kind = self._final_kind(job, outcome)
-            counts[kind] += 1
+            counts[kind] = counts.get(kind, 0) + 1  # "hold" only when there is one
             args.add(job, outcome, kind, self._retry_delay(job, outcome) if kind == "retry" else 0)
             if kind == "dead":
                 dead.append((job, outcome))

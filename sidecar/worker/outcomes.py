@@ -1,5 +1,6 @@
 """The arguments of lua/record.lua for one batch of finished attempts (see that script for
 their layout): a few values for the batch, the keys of each queue in it, nine values per job.
+A held job (kind "hold": n8n never got it) goes back to the head of its queue.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ import zlib
 
 from sidecar.events import STREAM_KEY, STREAM_MAXLEN, encode_data
 from sidecar.queues import stats
-from sidecar.queues.jobs import DELIVERED_PREFIX, JOB_PREFIX, TakenJob, locks_key, registry_key
+from sidecar.queues.jobs import (
+    DELIVERED_PREFIX,
+    JOB_PREFIX,
+    TakenJob,
+    locks_key,
+    queue_key,
+    registry_key,
+)
 from sidecar.settings import Settings
 from sidecar.worker.delivery import without_answer_body
 from sidecar.worker.policy import Outcome
@@ -36,7 +44,8 @@ class RecordArgs:
         self.jobs: list = []
 
     def add(self, job: TakenJob, outcome: Outcome, kind: str, retry_delay: float = 0.0) -> None:
-        """One job reaching `kind` (done, retry or dead); `retry_delay` in seconds for a retry."""
+        """One job reaching `kind` (done, retry, hold or dead); `retry_delay` in seconds for a
+        retry."""
         number = self.queues.setdefault(job.queue, len(self.queues) + 1)
         ms = outcome.duration * 1000
         error = self.kept_error(outcome.error)
@@ -44,9 +53,11 @@ class RecordArgs:
             row = [outcome.status or 0, "", "", time.time() + self.done_ttl]
         elif kind == "retry":
             row = ["", error, "", time.time() + retry_delay]
+        elif kind == "hold":
+            row = ["", error, "", 0]
         else:
             row = ["", error, zlib.compress(error.encode()), time.time() + self.failed_ttl]
-        event = "" if kind == "retry" else event_data(job, outcome, kind, ms, error)
+        event = event_data(job, outcome, kind, ms, error) if kind in ("done", "dead") else ""
         self.jobs += [number, kind, job.id, *row, round(ms, 3), event]
 
     def argv(self) -> list:
@@ -60,6 +71,7 @@ class RecordArgs:
                 registry_key("scheduled", queue),
                 registry_key("failed", queue),
                 *stats.keys(queue, self.minute),
+                queue_key(queue),
             ]
         return [*self.head, len(self.queues), *keys, *self.jobs]
 

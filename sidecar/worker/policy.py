@@ -15,8 +15,12 @@ MAX_RETRY_AFTER_SECONDS = 24 * 3600
 class Outcome:
     """What one delivery attempt came to.
 
-    `kind` is "done" (2xx), "retry" (408, 429, 5xx, network error) or "dead" (any other
-    answer: retrying cannot help). `retry_after` is n8n's Retry-After in seconds, if any.
+    `kind` is "done" (2xx), "retry" (408, 429, 5xx, no answer after the request went out),
+    "hold" (n8n never got it: no attempt spent, the job waits for the circuit, gate.py) or
+    "dead" (any other answer: retrying cannot help). `retry_after` is n8n's Retry-After in
+    seconds, if any. `signal` says why there was no answer: "not_reached", "no_answer"
+    (reset or closed after the request went out) or "timeout"; "not_ready" for the HTML 404
+    of an n8n still starting (held too); "" when n8n answered.
     """
 
     kind: str
@@ -24,6 +28,7 @@ class Outcome:
     error: str = ""
     retry_after: float | None = None
     duration: float = 0.0
+    signal: str = ""
 
 
 def classify(status: int) -> str:

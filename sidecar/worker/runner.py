@@ -1,11 +1,12 @@
 """The delivery worker: batches of RQ jobs, delivered concurrently over pooled connections.
 
 One loop per process: take as many jobs as there are free delivery threads (within the
-global limiter; in batches while working off a backlog, see batching.py), deliver them on a
-thread pool, record finished attempts in one Lua call, and run the periodic duties (retries
-due, lock heartbeats, stalled-job recovery). Idle, it waits for a wake-up call (see
-wakeup.py), polling at most every 100 ms meanwhile. SIGTERM stops taking new jobs, lets the
-deliveries in flight finish, records them, and exits.
+global limiter and the gate: the n8n circuit and the adaptive pace, see gate.py; in batches
+while working off a backlog, see batching.py), deliver them on a thread pool, record
+finished attempts in one Lua call, and run the periodic duties (retries due, lock
+heartbeats, stalled-job recovery). Idle, it waits for a wake-up call (see wakeup.py),
+polling at most every 100 ms meanwhile. SIGTERM stops taking new jobs, lets the deliveries
+in flight finish, records them, and exits.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import redis
 
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.signals import record_latency
+from sidecar.queues.backpressure import DRAIN_TTL_SECONDS, drain_key
 from sidecar.queues.connection import translate
 from sidecar.queues.gauges import check_in, check_out
 from sidecar.queues.jobs import (
@@ -42,7 +44,9 @@ from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 from sidecar.worker import batching, maintenance
+from sidecar.worker.circuit import OUTAGE_ERROR
 from sidecar.worker.execute import JobExecutor
+from sidecar.worker.gate import Gate
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
 from sidecar.worker.wakeup import Waker
@@ -77,6 +81,7 @@ class Worker:
         self.ledger = Ledger(client, self.scripts, settings, self.exec_id)
         self.upstream = Upstream(settings.n8n_url, settings.upstream_timeout_seconds, concurrency)
         self.executor = JobExecutor(settings, client, self.upstream)
+        self.gate = Gate(settings, client, self.upstream, self.name, concurrency)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
         # Not SimpleQueue: on CPython 3.11 its get(timeout) can block forever when a signal
         # handler (our SIGTERM one) runs past the deadline; Queue's lock-based wait cannot.
@@ -84,6 +89,7 @@ class Worker:
         self.finished: stdqueue.Queue[tuple[TakenJob, Outcome] | None] = stdqueue.Queue()
         self.waker = Waker(client, queues, lambda: self.finished.put(None))
         self.in_flight: dict[str, str] = {}
+        self._sent_at: dict[str, float] = {}  # job id -> when taken (monotonic)
         self.stopping = threading.Event()
         self._next = {"promote": 0.0, "heartbeat": 0.0, "sweep": 0.0}
         self._idle_wait = IDLE_WAIT_SECONDS
@@ -160,6 +166,7 @@ class Worker:
             check_in(self.client, self.name)
             self._next["heartbeat"] = now + self.settings.lock_seconds / 3
         self.ledger.trim_due()
+        self.gate.tick()
         if now >= self._next["sweep"]:
             maintenance.recover_stalled(self.scripts, self.ledger, self.queues)
             self._next["sweep"] = now + self.settings.stalled_interval_seconds
@@ -170,21 +177,30 @@ class Worker:
         took = 0
         order = self.queues[self._cursor :] + self.queues[: self._cursor]
         self._cursor = (self._cursor + 1) % len(self.queues)
+        slots = self.gate.slots()
         for queue in order:
-            free = self.concurrency - len(self.in_flight)
+            free = self._free()
             if free <= 0:
                 break
             for job in self._take(queue, free):
                 self.in_flight[job.id] = queue
+                self._sent_at[job.id] = time.monotonic()
                 self.pool.submit(self._deliver, job)
                 took += 1
         self._last_fill = time.monotonic()
-        self._backlog = len(self.in_flight) >= self.concurrency  # every slot got a job
+        self._backlog = self._free() <= 0 and slots > 0  # every slot got a job
         return took
+
+    def _free(self) -> int:
+        """Jobs to take now: free threads, within the gate's slots; a delivery in flight far
+        longer than n8n's usual answer time (gate.counted) no longer holds a slot of the pace
+        (it still holds its thread)."""
+        threads = self.concurrency - len(self.in_flight)
+        return min(threads, self.gate.slots() - self.gate.counted(self._sent_at.values()))
 
     def _fill_due(self) -> bool:
         """Whether to take jobs now (see _fill_at)."""
-        free = self.concurrency - len(self.in_flight)
+        free = self._free()
         return not self.stopping.is_set() and time.monotonic() >= self._fill_at(free)
 
     def _fill_at(self, free: int) -> float:
@@ -202,6 +218,7 @@ class Worker:
                 locks_key(queue),
                 f"sidecar:limit:{queue}:{window}",
                 paused_key(queue),
+                drain_key(queue, now),
             ],
             args=[
                 wanted,
@@ -214,6 +231,7 @@ class Worker:
                 DELIVERED_PREFIX,
                 self.settings.worker_limit_max,
                 int(self.settings.worker_limit_duration_seconds * 1000),
+                DRAIN_TTL_SECONDS,
             ],
         )
         return parse_taken(queue, flat)
@@ -223,6 +241,8 @@ class Worker:
         try:
             if job.delivered:
                 outcome = Outcome("done", error="already delivered by a previous run")
+            elif self.gate.expired():  # n8n unreachable past SIDECAR_MAX_OUTAGE_SECONDS
+                outcome = Outcome("dead", error=OUTAGE_ERROR)
             else:
                 outcome = self.executor.run(job)
                 if outcome.status is not None:
@@ -243,15 +263,17 @@ class Worker:
             for item in batch:  # keep them; the next turn records them again
                 self.finished.put(item)
             raise
-        for job, _ in batch:
+        for job, outcome in batch:
             self.in_flight.pop(job.id, None)
+            self._sent_at.pop(job.id, None)
+            self.gate.observe(outcome)
 
     def _collect(self, timeout: float) -> list[tuple[TakenJob, Outcome]]:
         """Finished deliveries: those already in, waiting up to `timeout` for the first; while
         a backlog is worked off, waiting for more until the next fill is due (_fill_at). A
         wake-up call ends the wait."""
         batch: list[tuple[TakenJob, Outcome]] = []
-        free = self.concurrency - len(self.in_flight)
+        free = self._free()
         deadline = time.monotonic() + timeout
         if self._backlog:
             deadline = min(deadline, self._fill_at(free))
@@ -298,4 +320,5 @@ class Worker:
         with contextlib.suppress(redis.RedisError):
             self.ledger.trim_due(force=True)
             check_out(self.client, self.name)
+            self.gate.withdraw()
         log.info("worker %s stopped", self.name)

@@ -367,7 +367,7 @@ ROUTES = {
 def _route(rec: Received) -> Reply:
     """Answer a request that no script claimed, like n8n would."""
     params = parse_qs(rec.query, keep_blank_values=True)
-    if rec.path == "/healthz":
+    if rec.path in ("/healthz", "/healthz/readiness"):
         return _json_reply({"status": "ok"})
     prefix, rest = _split_prefix(rec.path)
     if prefix is not None and (rest == "echo" or rest.startswith("echo/")):

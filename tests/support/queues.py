@@ -78,8 +78,9 @@ def received_for(n8n: FakeN8n, job_id: str) -> list[Received]:
 
 
 def webhooks(n8n: FakeN8n) -> list[Received]:
-    """The webhook requests n8n got, leaving out the gateways' /healthz probes."""
-    return [r for r in n8n.received if r.path != "/healthz"]
+    """The webhook requests n8n got, leaving out the gateways' /healthz probes and the
+    workers' readiness probes."""
+    return [r for r in n8n.received if not r.path.startswith("/healthz")]
 
 
 def wait_webhooks(n8n: FakeN8n, n: int, timeout: float = 10.0) -> list[Received]:

@@ -1,0 +1,39 @@
+"""What `status` and the metrics show of delivery: the n8n circuit, the pace across live
+workers, and the webhooks refused because a queue was full."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from sidecar.queues.backpressure import refused_counts
+from sidecar.queues.gauges import WORKERS_KEY
+from sidecar.worker.circuit import Circuit
+from sidecar.worker.pace import total_pace
+
+LIVE_SECONDS = 60
+
+
+def delivery_status(client: redis.Redis) -> dict:
+    """{"circuit": open|closed, "outageSeconds", "reason", "pace", "backlogFull": {queue: n}}."""
+    now = time.time()
+    state = Circuit(client).state()
+    live = {m.decode() for m in client.zrangebyscore(WORKERS_KEY, now - LIVE_SECONDS, "+inf")}
+    return {
+        "circuit": "open" if state.open else "closed",
+        "outageSeconds": round(state.outage_seconds(now), 1),
+        "reason": state.reason,
+        "pace": total_pace(client, live),
+        "backlogFull": refused_counts(client),
+    }
+
+
+def render_delivery(view: dict) -> str:
+    """One line for `status`."""
+    if view["circuit"] == "open":
+        circuit = f"n8n UNREACHABLE for {view['outageSeconds']:.0f} s, deliveries held"
+    else:
+        circuit = "n8n circuit closed"
+    refused = sum(view["backlogFull"].values())
+    return f"delivery  {circuit}; pace {view['pace']} in flight; {refused} refused (queue full)"
