@@ -122,6 +122,15 @@ def test_typed_paths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
             "-1",
             "SIDECAR_DLQ_UNREGISTERED_PER_HOUR: Input should be greater than or equal to 0",
         ),
+        ("SIDECAR_MAX_OUTAGE_SECONDS", "0", "SIDECAR_MAX_OUTAGE_SECONDS: Input should be greater"),
+        ("SIDECAR_PACE_TARGET_SECONDS", "-1", "SIDECAR_PACE_TARGET_SECONDS: Input should be"),
+        ("SIDECAR_MAX_WAITING", "-1", "SIDECAR_MAX_WAITING: Input should be greater than or equal"),
+        ("SIDECAR_MAX_REDIS_MEMORY_PERCENT", "101", "SIDECAR_MAX_REDIS_MEMORY_PERCENT: Input"),
+        (
+            "SIDECAR_PACE_ADAPTIVE",
+            "maybe",
+            "SIDECAR_PACE_ADAPTIVE: Input should be a valid boolean",
+        ),
     ],
 )
 def test_each_bad_value_is_one_line_naming_the_variable(
