@@ -98,3 +98,29 @@ def test_single_mode_queues_without_trying_n8n_while_the_circuit_is_open(
     assert answer.json()["queue"] == INBOUND
     assert counts(rdb)["queued"] == 1
     assert n not in [r.json()["n"] for r in webhooks(n8n)]  # n8n never got it
+
+
+def test_a_full_typed_queue_answers_503_too(redis_url: str, rdb: redis.Redis) -> None:
+    """Typed jobs go through the same storing path: SIDECAR_MAX_WAITING holds for them."""
+    from sidecar.app import create_app
+
+    settings = load_settings(
+        N8N_URL="http://127.0.0.1:9",
+        REDIS_URL=redis_url,
+        SIDECAR_MAX_WAITING=1,
+        SIDECAR_ADMIN_TOKENS="operator:o-token",
+    )
+    client = create_app(settings).test_client()
+    task = {"userId": 42, "title": "Replace pump seal", "dueDate": "2030-01-31"}
+
+    def post_task():
+        headers = {"Authorization": "Bearer o-token"}
+        return client.post("/v1/jobs/tasks:create", json=task, headers=headers)
+
+    first, second = post_task(), post_task()
+
+    assert first.status_code == 202
+    assert second.status_code == 503, second.get_json()
+    assert second.get_json()["error"] == "backlog_full"
+    assert second.headers["Retry-After"]
+    assert rdb.llen("rq:queue:flrts:tasks:create") == 1

@@ -21,6 +21,7 @@ from support.queues import wait_until
 from sidecar.app import create_app
 from sidecar.crypto import PayloadCipher
 from sidecar.http import jobs_api
+from sidecar.queues.intake import Intake
 from sidecar.settings import load_settings
 from sidecar.typed.processors import RUN_FUNC
 
@@ -280,8 +281,9 @@ def test_redis_dropping_mid_request_never_leaves_a_claim_without_a_job(
 ) -> None:
     """Whatever round trip Redis drops at, a retry is either accepted or a duplicate of a
     job that was accepted and exists — never a duplicate of a job that was not stored."""
-    dropping = DropsAfter(redis_url, budget)
-    monkeypatch.setattr(jobs_api, "redis_client", lambda: dropping)
+    settings = client.application.extensions["sidecar"].settings
+    dropping = Intake(DropsAfter(redis_url, budget), settings)
+    monkeypatch.setattr(jobs_api, "intake", lambda: dropping)
     first = post(client, "tasks:create", TASK, **{"Idempotency-Key": "k1"})
     monkeypatch.undo()
     retried = post(client, "tasks:create", TASK, **{"Idempotency-Key": "k1"})

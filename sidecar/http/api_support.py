@@ -6,6 +6,7 @@ import redis
 from flask import current_app, request
 
 from sidecar.errors import BadRequest, NotFound, ServiceUnavailable
+from sidecar.queues.intake import Intake
 from sidecar.queues.names import all_queues, resolve
 from sidecar.settings import Settings
 
@@ -17,12 +18,17 @@ def settings() -> Settings:
     return current_app.extensions["sidecar"].settings
 
 
+def intake() -> Intake:
+    """The intake (every job write goes through it); 503 when the sidecar runs without Redis."""
+    found = current_app.extensions["sidecar"].intake
+    if found is None:
+        raise ServiceUnavailable("queues need Redis: set REDIS_URL, REDIS_HOST or REDIS_SENTINELS")
+    return found
+
+
 def redis_client() -> redis.Redis:
     """The Redis client; 503 when the sidecar runs without Redis."""
-    intake = current_app.extensions["sidecar"].intake
-    if intake is None:
-        raise ServiceUnavailable("queues need Redis: set REDIS_URL, REDIS_HOST or REDIS_SENTINELS")
-    return intake.client
+    return intake().client
 
 
 def queue_param(given: str | None) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from sidecar.errors import (
     BackendUnavailable,
@@ -23,7 +23,7 @@ from sidecar.errors import (
     Rejected,
     ServiceUnavailable,
 )
-from sidecar.http.api_support import redis_client, settings
+from sidecar.http.api_support import intake, settings
 from sidecar.http.auth import require
 from sidecar.queues.names import queue_name
 from sidecar.queues.typed_intake import enqueue_typed, typed_identity
@@ -65,8 +65,7 @@ def create_job(queue: str) -> tuple[Response, int, dict[str, str]]:
     full = queue_name(config.queue_prefix, operation)
     identity = typed_identity(operation, data, idempotency_key())
     try:
-        client, durable = redis_client(), current_app.extensions["sidecar"].intake.durable
-        job_id = enqueue_typed(client, config, full, operation, data, identity, durable)
+        job_id = enqueue_typed(intake(), full, operation, data, identity)
     except BackendUnavailable as exc:
         raise ServiceUnavailable(f"the job could not be stored: {exc}", RETRY_AFTER) from None
     body = {"status": "queued", "jobId": job_id, "queue": full}

@@ -85,13 +85,10 @@ class Intake:
             claim_seconds=self.claim_seconds,
             window=window,
             fields=self._job_fields(captured, queue),
-            max_waiting=self.settings.max_waiting,
-            memory_full=self.memory.full(),
+            **self.room(),
         )
-        if self.durable:
-            self.durable.ready()  # refuse before storing what could not be made durable
         try:
-            admit(self.script, self.client, admission)
+            self.store(admission)
         except Duplicate as exc:
             self._event("duplicate", queue, exc.job_id, captured)
             raise
@@ -99,11 +96,25 @@ class Intake:
             user = window.user if window else ""
             self._event("rate_limited", queue, None, captured, user=user)
             raise
+        return Queued(job_id=job_id, queue=queue)
+
+    def store(self, admission: Admission) -> None:
+        """The one way a job is written: with SIDECAR_DURABLE_ACK refused before anything is
+        stored when Redis cannot make it durable; then ingest.lua (claim, limit, room, job);
+        then, with the durable ack, back once the job is durable. Duplicate, RateLimited,
+        BacklogFull (503 + Retry-After), ServiceUnavailable or BackendUnavailable."""
+        if self.durable:
+            self.durable.ready()
+        try:
+            admit(self.script, self.client, admission)
         except QueueFull as exc:
-            raise self._full(queue, exc.waiting) from None
+            raise self._full(admission.queue, exc.waiting) from None
         if self.durable:
             self.durable.confirm()
-        return Queued(job_id=job_id, queue=queue)
+
+    def room(self) -> dict[str, object]:
+        """The Admission fields that bound the buffer (SIDECAR_MAX_WAITING, Redis memory)."""
+        return {"max_waiting": self.settings.max_waiting, "memory_full": self.memory.full()}
 
     def _full(self, queue: str, waiting: int) -> BacklogFull:
         """The 503 for a full `queue`, with its Retry-After; raises `backlog_full`."""

@@ -8,16 +8,12 @@ Every accepted job has a fresh id, also when its Idempotency-Key was seen before
 
 from __future__ import annotations
 
-import redis
-
 from sidecar.crypto import PayloadCipher
 from sidecar.guards.dedup import claim_key, claim_seconds
-from sidecar.queues.durable_ack import DurableAck
-from sidecar.queues.ingest import Admission, admit
+from sidecar.queues.ingest import Admission
+from sidecar.queues.intake import Intake
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import new_job_id
-from sidecar.queues.scripts import Scripts
-from sidecar.settings import Settings
 from sidecar.typed.processors import RUN_FUNC
 
 
@@ -32,30 +28,21 @@ def typed_identity(operation: str, data: dict, key: str | None) -> str | None:
 
 
 def enqueue_typed(
-    client: redis.Redis,
-    settings: Settings,
-    queue: str,
-    operation: str,
-    data: dict,
-    identity: str | None,
-    durable: DurableAck | None = None,
+    intake: Intake, queue: str, operation: str, data: dict, identity: str | None
 ) -> str:
-    """Store a validated typed job on `queue` in one round trip; its new job id.
-    Duplicate (with the first job's id) within the dedup window; BackendUnavailable.
-    With `durable` (SIDECAR_DURABLE_ACK), returns once the job is durable, as webhooks do."""
+    """Store a validated typed job on `queue` through the intake's one storing path (durable
+    ack and queue room as for webhooks); its new job id. Duplicate (with the first job's id)
+    within the dedup window; BacklogFull; BackendUnavailable."""
+    settings = intake.settings
     payload = PayloadCipher(settings.encryption_keys).seal({"operation": operation, "data": data})
-    job_id = new_job_id()
     admission = Admission(
         queue=queue,
-        job_id=job_id,
+        job_id=new_job_id(),
         claim=claim_key(queue, identity) if identity else None,
         claim_seconds=claim_seconds(settings.dedup_ttl_seconds),
         window=None,
         fields=JobHash(settings, RUN_FUNC).fields(queue, payload, operation),
+        **intake.room(),
     )
-    if durable:
-        durable.ready()  # refuse before storing what could not be made durable
-    admit(Scripts(client).ingest, client, admission)
-    if durable:
-        durable.confirm()
-    return job_id
+    intake.store(admission)
+    return admission.job_id
