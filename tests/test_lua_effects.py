@@ -329,7 +329,7 @@ def test_sweep_takes_only_expired_locks_and_at_most_a_batch(
 ) -> None:
     ids = [enqueue_payload(rdb, settings, INBOUND, PAYLOAD) for _ in range(3)]
     dequeue(rdb, 3, lock_deadline=100.0, wip_score=FAR)
-    rdb.zadd(locks_key(INBOUND), {ids[2]: 500.0})  # still held at time 200
+    rdb.zadd(locks_key(INBOUND), {ids[0]: 50.0, ids[1]: 60.0, ids[2]: 500.0})  # 2: still held
 
     assert sweep(rdb, now=200.0, batch=1) == [1, 0]
     assert sweep(rdb, now=200.0, batch=5) == [1, 0]
