@@ -122,6 +122,7 @@ def test_the_window_moves_on_as_retry_after_said(store) -> None:
 def test_a_route_rule_has_its_own_window(store) -> None:
     store("key:1", user="frank", rule=RateLimit(limit=1, window=60))
     store("key:2", user="frank", rule=RateLimit(limit=2, window=60))
+    store("key:4", user="frank", rule=RateLimit(limit=1, window=30))  # same limit, other window
     with pytest.raises(RateLimited) as caught:
         store("key:3", user="frank", rule=RateLimit(limit=1, window=60))
     assert 59 <= caught.value.retry_after <= 60
