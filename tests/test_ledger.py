@@ -17,6 +17,7 @@ from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
 from sidecar.queues.dlq import DEAD_LETTER_FUNC, SUMMARY_FIELD, dlq_key, entry_for
+from sidecar.queues.dlq import dropped_counts as dlq_dropped
 from sidecar.queues.jobs import (
     JOB_PREFIX,
     TakenJob,
@@ -143,3 +144,36 @@ def test_a_retry_is_logged_with_job_attempt_error_and_delay(
 
     expected = rf"job {job_id} attempt 1 failed \(HTTP 503\); retry in \d+\.\d s"
     assert [r for r in caplog.records if re.fullmatch(expected, r.getMessage())]
+
+
+def test_a_dropped_unregistered_404_does_not_stop_the_rest_of_the_batch(
+    rdb: redis.Redis, redis_url: str
+) -> None:
+    settings = load_settings(
+        _env_file=None, REDIS_URL=redis_url, SIDECAR_DLQ_UNREGISTERED_PER_HOUR=0
+    )
+    first, second = (enqueue_payload(rdb, settings, INBOUND, PAYLOAD) for _ in range(2))
+    unregistered = Outcome(
+        kind="dead", status=404, error='n8n answered HTTP 404: "POST x" is not registered'
+    )
+    gone = Outcome(kind="dead", status=410, error="n8n answered HTTP 410")
+    batch = [
+        (TakenJob(first, INBOUND, PAYLOAD, attempt=1, delivered=False), unregistered),
+        (TakenJob(second, INBOUND, PAYLOAD, attempt=1, delivered=False), gone),
+    ]
+
+    assert ledger(rdb, settings).record(batch) == {"done": 0, "retry": 0, "dead": 2}
+
+    assert rdb.get(f"sidecar:dlq:job:{first}") is None  # over the cap: failed, not kept
+    assert rdb.get(f"sidecar:dlq:job:{second}") is not None  # the next one still is
+    assert dlq_dropped(rdb) == {"unregistered_webhook": 1}
+
+
+def test_only_a_retry_is_logged_as_one(
+    rdb: redis.Redis, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = enqueue_payload(rdb, settings, INBOUND, PAYLOAD)
+    taken = TakenJob(job_id, INBOUND, PAYLOAD, attempt=1, delivered=False)
+    with caplog.at_level(logging.INFO, logger="sidecar.worker"):
+        ledger(rdb, settings).record([(taken, Outcome(kind="done", status=200))])
+    assert "retry in" not in caplog.text
