@@ -9,6 +9,7 @@ import json
 
 import pytest
 import redis
+from cryptography.fernet import Fernet
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -64,6 +65,15 @@ def test_purge_deletes_every_entry_or_those_of_one_queue(
     assert [rdb.exists(index_key(job_id)) for job_id in inbound] == [1, 0, 0]
 
 
+def test_purge_of_entries_with_sealed_errors(rdb: redis.Redis, redis_url: str) -> None:
+    key = Fernet.generate_key().decode()
+    settings = load_settings(_env_file=None, REDIS_URL=redis_url, SIDECAR_ENCRYPTION_KEY=key)
+    dead(rdb, settings)
+
+    assert deadletters.purge(rdb, settings, None) == 1
+    assert rdb.llen(dlq_key(settings)) == 0
+
+
 def test_purge_works_through_more_entries_than_one_batch(
     rdb: redis.Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,12 +89,14 @@ def test_replay_all_replays_what_it_can_and_counts_the_rest(
     rdb: redis.Redis, settings: Settings
 ) -> None:
     first, waiting, other = dead(rdb, settings), dead(rdb, settings), dead(rdb, settings, OTHER)
+    running = dead(rdb, settings)
     rdb.hset(JOB_PREFIX + waiting, "status", "queued")  # already back on its queue
+    rdb.hset(JOB_PREFIX + running, "status", "started")
     ticks: list[int] = []
 
-    assert deadletters.replay_all(rdb, settings, INBOUND, ticks.append) == (1, 1)
-    assert ticks == [1, 1]
-    assert deadletters.replay_all(rdb, settings, None) == (1, 1)  # `other`; `waiting` again
+    assert deadletters.replay_all(rdb, settings, INBOUND, ticks.append) == (1, 2)
+    assert ticks == [1, 1, 1]
+    assert deadletters.replay_all(rdb, settings, None) == (1, 2)  # `other`; the two again
 
     for job_id in (first, other):
         job = Job.fetch(job_id, connection=rdb, serializer=JSONSerializer)
@@ -147,10 +159,12 @@ def test_listings_read_summaries_with_their_defaults(rdb: redis.Redis, settings:
     ids = [i.decode() for i in rdb.lrange(dlq_key(settings), 0, -1)]
     rdb.hset(JOB_PREFIX + ids[2], SUMMARY_FIELD, json.dumps({"queue": INBOUND, "jobId": "j"}))
     rdb.hset(JOB_PREFIX + ids[1], SUMMARY_FIELD, json.dumps(["not", "an", "object"]))
+    extra = dead(rdb, settings)
+    rdb.hdel(JOB_PREFIX + rdb.get(index_key(extra)).decode(), SUMMARY_FIELD)  # not adopted yet
 
-    page, total = deadletters.list_entries(rdb, settings, None, 0, 3)
+    page, total = deadletters.list_entries(rdb, settings, None, 0, 4)
 
-    assert total == 3 and [e.id for e in page] == [ids[0], ids[2]]
+    assert total == 4 and [e.id for e in page] == [ids[0], ids[2]]
     full = page[0]
     assert (full.jobId, full.queue, full.error, full.attempts) == (
         job_ids[0],
@@ -163,7 +177,7 @@ def test_listings_read_summaries_with_their_defaults(rdb: redis.Redis, settings:
     bare = page[1]
     assert (bare.error, bare.attempts, bare.failedAt) == ("", 0, "")
     by_queue, queue_total = deadletters.list_entries(rdb, settings, INBOUND, 1, 5)
-    assert queue_total == 3 and [e.id for e in by_queue] == [ids[2]]
+    assert queue_total == 4 and [e.id for e in by_queue] == [ids[2]]
 
 
 def test_a_whole_entry_carries_the_captured_request(rdb: redis.Redis, settings: Settings) -> None:

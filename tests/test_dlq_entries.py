@@ -79,8 +79,11 @@ def test_the_error_text_is_stored_plain_or_sealed(settings: Settings) -> None:
 
 
 def test_an_entry_refuses_to_run() -> None:
-    with pytest.raises(RuntimeError, match="replay them with `n8n-sidecar dlq replay`"):
+    with pytest.raises(RuntimeError) as caught:
         dlq.dead_letter_entry({})
+    assert str(caught.value) == (
+        "dead-letter entries are not run; replay them with `n8n-sidecar dlq replay`"
+    )
 
 
 def legacy(client: redis.Redis, settings: Settings, entry: dict) -> str:
@@ -135,6 +138,9 @@ def test_legacy_entries_past_the_age_are_deleted_and_unreadable_ones_left(
     almost = {**old, "jobId": "old2"}
     almost["failedAt"] = datetime.fromtimestamp(now - 599.5, UTC).isoformat()
     at_edge = legacy(rdb, settings, almost)  # less than a second left: rounded up, kept
+    just_over = {**old, "jobId": "old4"}
+    just_over["failedAt"] = datetime.fromtimestamp(now - 600.5, UTC).isoformat()
+    gone = legacy(rdb, settings, just_over)  # rounded up to 0 s left: deleted too
     odd = legacy(rdb, settings, {"queue": INBOUND})  # no jobId: not an entry we can adopt
     undated = legacy(rdb, settings, {"queue": INBOUND, "jobId": "old3"})  # failedAt unknown
 
@@ -142,7 +148,7 @@ def test_legacy_entries_past_the_age_are_deleted_and_unreadable_ones_left(
 
     ids = rdb.lrange(dlq_key(settings), 0, -1)
     assert ids == [at_edge.encode(), odd.encode(), undated.encode()]
-    assert rdb.exists(JOB_PREFIX + expired) == 0
+    assert rdb.exists(JOB_PREFIX + expired, JOB_PREFIX + gone) == 0
     assert rdb.hexists(JOB_PREFIX + at_edge, SUMMARY_FIELD)
     assert not rdb.hexists(JOB_PREFIX + odd, SUMMARY_FIELD)
     assert 598 <= rdb.ttl(JOB_PREFIX + undated) <= 600  # counted from now
