@@ -147,7 +147,7 @@ def test_a_retry_is_logged_with_job_attempt_error_and_delay(
 
 
 def test_a_dropped_unregistered_404_does_not_stop_the_rest_of_the_batch(
-    rdb: redis.Redis, redis_url: str
+    rdb: redis.Redis, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = load_settings(
         _env_file=None, REDIS_URL=redis_url, SIDECAR_DLQ_UNREGISTERED_PER_HOUR=0
@@ -162,7 +162,12 @@ def test_a_dropped_unregistered_404_does_not_stop_the_rest_of_the_batch(
         (TakenJob(second, INBOUND, PAYLOAD, attempt=1, delivered=False), gone),
     ]
 
-    assert ledger(rdb, settings).record(batch) == {"done": 0, "retry": 0, "dead": 2}
+    with caplog.at_level(logging.INFO, logger="sidecar.worker"):
+        assert ledger(rdb, settings).record(batch) == {"done": 0, "retry": 0, "dead": 2}
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"job {first} failed, not dead-lettered: {unregistered.error}" in messages
+    assert f"job {second} dead-lettered after 1 attempt(s): n8n answered HTTP 410" in messages
 
     assert rdb.get(f"sidecar:dlq:job:{first}") is None  # over the cap: failed, not kept
     assert rdb.get(f"sidecar:dlq:job:{second}") is not None  # the next one still is
@@ -177,3 +182,19 @@ def test_only_a_retry_is_logged_as_one(
     with caplog.at_level(logging.INFO, logger="sidecar.worker"):
         ledger(rdb, settings).record([(taken, Outcome(kind="done", status=200))])
     assert "retry in" not in caplog.text
+
+
+def test_every_queue_with_outcomes_since_the_last_trim_is_trimmed(
+    rdb: redis.Redis, settings: Settings
+) -> None:
+    book = ledger(rdb, settings)
+    for queue in (INBOUND, "flrts:tasks:create"):  # two batches before one trim
+        job_id = enqueue_payload(rdb, settings, queue, PAYLOAD)
+        taken = TakenJob(job_id, queue, PAYLOAD, attempt=1, delivered=False)
+        book.record([(taken, Outcome(kind="done", status=200))])
+        rdb.zadd(registry_key("finished", queue), {"old1": 4e9 + 1, "old2": 4e9 + 2})
+
+    book.trim_due()
+
+    assert rdb.zcard(registry_key("finished", INBOUND)) == 1
+    assert rdb.zcard(registry_key("finished", "flrts:tasks:create")) == 1
