@@ -12,7 +12,7 @@ import pytest
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BadSignature
-from sidecar.guards.dedup import dedup_id, sender_id
+from sidecar.guards.dedup import dedup_id, job_id_for, sender_id
 from sidecar.guards.keys import extract
 from sidecar.guards.signature import expected_signature, verify_secret, verify_signature
 from sidecar.routes import HmacRule, SecretRule
@@ -34,12 +34,29 @@ def request(body: object = UPDATE, headers: list | None = None, query: str = "")
         ("body.message", None),
         ("body.nope.deeper", None),
         ("query.chat", "7"),
+        ("query.x", ""),  # present but blank: "", not absent
+        ("query.missing", None),
         ("X-User-Id", "u-1"),
         ("X-Missing", None),
     ],
 )
 def test_extract_reads_headers_json_paths_and_query(spec: str, expected: str | None) -> None:
     captured = request(headers=[("X-User-Id", "u-1")], query="chat=7&x=")
+    assert extract(captured, spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("body.items.0.id", "AbC"),  # a list step by index; text keeps its case
+        ("body.items.1", "2"),
+        ("body.items.2", None),  # past the end
+        ("body.items.id", None),  # a name is no index into a list
+        ("body.flag", "true"),
+    ],
+)
+def test_extract_walks_lists_by_index(spec: str, expected: str | None) -> None:
+    captured = request(body={"items": [{"id": "AbC"}, 2], "flag": True})
     assert extract(captured, spec) == expected
 
 
@@ -78,7 +95,58 @@ def test_missing_or_wrong_signature_is_401(monkeypatch: pytest.MonkeyPatch, head
     assert caught.value.status == 401
 
 
+@pytest.mark.parametrize(
+    ("headers", "names"),
+    [
+        ([], "missing signature header X-Hub-Signature-256"),
+        ([("X-Hub-Signature-256", "sha256=00")], "signature in X-Hub-Signature-256 does not"),
+    ],
+)
+def test_a_refused_signature_names_its_header(
+    monkeypatch: pytest.MonkeyPatch, headers: list, names: str
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    with pytest.raises(BadSignature) as caught:
+        verify_signature(request(headers=headers), RULE)
+    assert names in caught.value.message
+
+
+@pytest.mark.parametrize("guess", ["", "XXXX", "None", "secret"])
+def test_without_a_configured_secret_no_signature_passes(
+    monkeypatch: pytest.MonkeyPatch, guess: str
+) -> None:
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    signed = expected_signature(RULE, b"data", guess)  # whatever key a sender guesses
+    with pytest.raises(BadSignature):
+        verify_signature(request(body=b"data", headers=[("X-Hub-Signature-256", signed)]), RULE)
+
+
 SECRET = SecretRule(env="TG_TOKEN", header="X-Telegram-Bot-Api-Secret-Token")
+
+
+@pytest.mark.parametrize(
+    ("headers", "names"),
+    [
+        ([], "missing secret header X-Telegram-Bot-Api-Secret-Token"),
+        ([("X-Telegram-Bot-Api-Secret-Token", "no")], "secret in X-Telegram-Bot-Api-Secret-Token"),
+    ],
+)
+def test_a_refused_secret_names_its_header(
+    monkeypatch: pytest.MonkeyPatch, headers: list, names: str
+) -> None:
+    monkeypatch.setenv("TG_TOKEN", "tg-s3cret")
+    with pytest.raises(BadSignature) as caught:
+        verify_secret(request(headers=headers), SECRET)
+    assert names in caught.value.message
+
+
+@pytest.mark.parametrize("guess", ["XXXX", "None", "secret"])
+def test_without_a_configured_secret_no_shared_secret_passes(
+    monkeypatch: pytest.MonkeyPatch, guess: str
+) -> None:
+    monkeypatch.delenv("TG_TOKEN", raising=False)
+    with pytest.raises(BadSignature):
+        verify_secret(request(headers=[("X-Telegram-Bot-Api-Secret-Token", guess)]), SECRET)
 
 
 def test_right_shared_secret_passes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,6 +204,18 @@ def test_hash_covers_query_and_body() -> None:
     one, two = sender_id(request(body=b"a"), None), sender_id(request(body=b"b"), None)
     assert one != two and one == sender_id(request(body=b"a"), None)
     assert sender_id(request(body=b"a", query="n=1"), None) != one
+
+
+def test_the_hash_is_the_one_every_gateway_version_computes() -> None:
+    # claims outlive a deploy: a changed hash would let a resend during an upgrade through
+    expected = hashlib.sha256(b"n=1\nhello").hexdigest()
+    assert sender_id(request(body=b"hello", query="n=1"), None) == f"sha256:{expected}"
+
+
+def test_follow_up_job_ids_are_stable_per_queue_and_identity() -> None:
+    one = job_id_for("q1", "follow-up:7")
+    assert one == hashlib.sha256(b"q1\nfollow-up:7").hexdigest()[:32]
+    assert one != job_id_for("q2", "follow-up:7") and one != job_id_for("q1", "follow-up:8")
 
 
 def test_identity_is_method_path_and_id() -> None:

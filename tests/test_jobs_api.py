@@ -20,8 +20,10 @@ from support.queues import wait_until
 
 from sidecar.app import create_app
 from sidecar.crypto import PayloadCipher
+from sidecar.errors import Duplicate
 from sidecar.http import jobs_api
 from sidecar.queues.intake import Intake
+from sidecar.queues.typed_intake import enqueue_typed
 from sidecar.settings import load_settings
 from sidecar.typed.processors import RUN_FUNC
 
@@ -184,6 +186,16 @@ def test_idempotency_key_makes_repeats_duplicates(client: FlaskClient, rdb: redi
     assert (again.status_code, again.get_json()) == (200, {"status": "duplicate", "jobId": job_id})
     assert other.status_code == 202
     assert waiting(rdb) == [job_id, other.get_json()["jobId"]]
+
+
+def test_an_idempotency_key_is_claimed_per_queue(redis_url: str, rdb: redis.Redis) -> None:
+    intake = Intake(rdb, load_settings(_env_file=None, REDIS_URL=redis_url))
+    first = enqueue_typed(intake, "flrts:tasks:create", "tasks:create", TASK, "key:k")
+    other = enqueue_typed(intake, "flrts:tasks:sync", "tasks:sync", TASK, "key:k")
+    assert first != other
+    with pytest.raises(Duplicate) as caught:
+        enqueue_typed(intake, "flrts:tasks:sync", "tasks:sync", TASK, "key:k")
+    assert caught.value.job_id == other
 
 
 def test_a_key_resent_after_the_window_is_a_new_job(n8n: FakeN8n, redis_url, rdb) -> None:

@@ -22,6 +22,7 @@ from sidecar.route_path import MAX_PATH_BYTES, BadPath, canonical_path
         ("/webhook/GitHub", "/webhook/GitHub"),  # n8n's lookup is case-sensitive
         ("/webhook/%47ithub", "/webhook/Github"),
         ("/webhook/a//b", "/webhook/a//b"),  # n8n keeps empty segments
+        ("/webhook/FAX/", "/webhook/FAX"),  # only slashes are dropped at the end
         ("/webhook/caf%C3%A9", "/webhook/café"),
         ("/webhook/caf%c3%a9", "/webhook/café"),
         ("/webhook/a%20b", "/webhook/a b"),
@@ -81,6 +82,29 @@ def test_ambiguous_paths_are_refused(raw: str) -> None:
         canonical_path(raw)
     assert refused.value.status == 400
     assert refused.value.body()["error"] == "bad_path"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("/" + "a" * MAX_PATH_BYTES, f"the path is longer than {MAX_PATH_BYTES} bytes"),
+        ("webhook/x", "the path must start with '/'"),
+        ("/webhook/a\\b", "the path holds a backslash, which must be percent-encoded"),
+        ("/webhook/a#b", "the path holds '#', which must be percent-encoded"),
+        ("/webhook/a\x01b", "the path holds the character U+0001, which must be"),
+        ("/webhook/caf\u00e9", "the path holds the character U+00E9, which must be"),
+        ("/webhook/a%zz", "the path segment 'a%zz' holds an invalid percent-escape"),
+        ("/webhook/%ff", "the path segment '%ff' does not decode to UTF-8"),
+        ("/webhook/a%2Fb", "the path segment 'a%2Fb' holds an encoded slash or backslash"),
+        ("/webhook/a%01", "the path segment 'a%01' holds an encoded control character"),
+        ("/webhook/%2e%2e/x", "the path holds a dot segment ('.' or '..')"),
+    ],
+)
+def test_a_refusal_says_what_is_wrong_with_the_path(raw: str, message: str) -> None:
+    with pytest.raises(BadPath) as caught:
+        canonical_path(raw)
+    assert caught.value.message.startswith(message)
+    assert caught.value.body() == {"error": "bad_path", "message": caught.value.message}
 
 
 def test_longest_path_allowed() -> None:
