@@ -82,9 +82,11 @@ def test_the_head_and_each_queue_keys_come_before_the_jobs(settings: Settings) -
 
     assert argv[:2] == ["ended", "exec-1"]
     assert argv[10] == 2  # queues in this batch
-    per_queue = argv[11 : 11 + 2 * 7]
+    per_queue = argv[11 : 11 + 2 * 8]  # record.lua's KEYS_PER_QUEUE
     assert per_queue[5:7] == list(stats.keys(QUEUE, 100_000))  # this minute's counters
-    assert per_queue[12:14] == list(stats.keys("flrts:tasks:create", 100_000))
+    assert per_queue[7] == f"rq:queue:{QUEUE}"  # a held job goes back to its queue's head
+    assert per_queue[13:15] == list(stats.keys("flrts:tasks:create", 100_000))
+    assert per_queue[15] == "rq:queue:flrts:tasks:create"
     assert [row[0] for row in job_rows(args)] == [1, 2]
 
 
