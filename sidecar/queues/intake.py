@@ -55,7 +55,8 @@ class Queued:
 
 
 class Intake:
-    """Stores captured webhooks. Parameters: `client` (Redis), `settings`, `routes`."""
+    """Writes jobs: captured webhooks (`enqueue`) and, through the same `store`, typed jobs
+    (sidecar/queues/typed_intake.py). Parameters: `client` (Redis), `settings`, `routes`."""
 
     def __init__(self, client: redis.Redis, settings: Settings, routes: Routes | None = None):
         self.client, self.settings = client, settings
