@@ -31,7 +31,9 @@ class RedactingFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_text is None and record.exc_info:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact(
+                logging.Formatter().formatException(record.exc_info), *self.known
+            )
         return True
 
 

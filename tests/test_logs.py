@@ -53,6 +53,16 @@ def test_a_url_password_and_a_traceback_are_masked_too(lines) -> None:
     assert "connect failed: redis://:***@redis:6379/0" in stream.getvalue()
 
 
+def test_a_known_secret_in_a_traceback_is_masked(lines) -> None:
+    logger, stream = lines
+    try:
+        raise RuntimeError(f"token {SECRETS['SIDECAR_N8N_API_KEY']} refused")
+    except RuntimeError:
+        logger.exception("calling the n8n API failed")
+    assert "RuntimeError: token *** refused" in stream.getvalue()
+    assert SECRETS["SIDECAR_N8N_API_KEY"] not in stream.getvalue()
+
+
 def test_readyz_says_unavailable_without_redis_address_or_error(
     dead_redis: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
