@@ -51,8 +51,14 @@ def test_the_ci_faults_lose_nothing(tmp_path: Path) -> None:
     assert both["refused_with_retry_after"] == both["sent"]
 
 
-def test_the_cli_offers_every_fault() -> None:
-    from sidecar.bench.cli import FAULT_NAMES
-    from sidecar.bench.scenarios.faults import FAULTS as ALL_FAULTS
+def test_every_listed_fault_has_its_module_and_every_module_is_listed() -> None:
+    import importlib
+    import pkgutil
 
-    assert FAULT_NAMES == ALL_FAULTS
+    import sidecar.bench.faults as package
+    from sidecar.bench.options import FAULTS as LISTED
+
+    helpers = {"figures", "parts"}
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)} - helpers
+    assert set(LISTED) == modules
+    assert all(callable(importlib.import_module(f"{package.__name__}.{n}").run) for n in LISTED)

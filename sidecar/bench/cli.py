@@ -12,16 +12,7 @@ from pathlib import Path
 
 import click
 
-from sidecar.bench.options import CHOICES, SCENARIOS, Options
-
-FAULT_NAMES = (
-    "worker_kill",
-    "redis_crash",
-    "redis_down",
-    "gateway_sigterm",
-    "n8n_down",
-    "sentinel_failover",
-)  # as sidecar.bench.scenarios.faults.FAULTS (not imported: the CLI loads fast)
+from sidecar.bench.options import CHOICES, FAULTS, SCENARIOS, Options
 
 # The sizes of a run: option, accepted values, help. Defaults come from Options.
 SIZES = (
@@ -75,7 +66,7 @@ def check_switch_rate(options: Options) -> None:
     "--fault",
     "faults",
     multiple=True,
-    type=click.Choice(FAULT_NAMES),
+    type=click.Choice(FAULTS),
     help="faults scenario: run only this fault (repeatable; default: all).",
 )
 @size_options

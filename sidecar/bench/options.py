@@ -16,6 +16,15 @@ SCENARIOS = (
     "n8n-capacity",
     "backpressure",
 )
+# The faults scenario's faults, in the order they run (sidecar/bench/faults/).
+FAULTS = (
+    "worker_kill",
+    "redis_crash",
+    "redis_down",
+    "gateway_sigterm",
+    "n8n_down",
+    "sentinel_failover",
+)
 # Run only when asked for (-s): minutes long, processes killed on purpose.
 EXTRA_SCENARIOS = ("faults", "durable")
 CHOICES = SCENARIOS + EXTRA_SCENARIOS

@@ -10,16 +10,8 @@ from dataclasses import asdict
 from sidecar.bench.context import Bench
 from sidecar.bench.faults.figures import Figures
 from sidecar.bench.faults.parts import Sizes
+from sidecar.bench.options import FAULTS
 from sidecar.bench.report import Outcome, Row
-
-FAULTS = (
-    "worker_kill",
-    "redis_crash",
-    "redis_down",
-    "gateway_sigterm",
-    "n8n_down",
-    "sentinel_failover",
-)
 
 
 def row(figures: Figures) -> Row:
