@@ -196,16 +196,15 @@ def test_n8n_memory_source_needs_a_budget(monkeypatch: pytest.MonkeyPatch) -> No
         load_settings()
 
 
+def run_check(env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    """`python -m sidecar check` with exactly `env`, in `cwd`."""
+    command = [sys.executable, "-m", "sidecar", "check"]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
 def test_cli_error_line_shows_no_redis_password(tmp_path) -> None:
     env = {"PATH": "/usr/bin:/bin", "REDIS_URL": "http://:Sup3rSecretPw@redis:6379/0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "check"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_check(env, tmp_path)
     assert result.returncode == 2
     assert "REDIS_URL: must start with redis://" in result.stderr
     assert "Sup3rSecretPw" not in result.stderr + result.stdout
@@ -218,14 +217,7 @@ def test_cli_reports_every_problem_and_exits_2(tmp_path) -> None:
         "SIDECAR_MODE": "fast",
         "N8N_URL": "not a url",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "sidecar", "check"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_check(env, tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     lines = [line.strip() for line in result.stderr.splitlines()]

@@ -67,6 +67,13 @@ def count(figures: Figures, outcomes: list[Outcome], seen: set[int], duplicates:
     return figures
 
 
+def delivered(bench: Bench, outcomes: list, timeout: float) -> tuple[set[int], float, int]:
+    """Wait for every accepted webhook of `outcomes` (wait_delivered); (the seqs n8n saw,
+    when the wait ended, deliveries n8n saw more than once)."""
+    seen, done = wait_delivered(bench, accepted_seqs(outcomes), timeout)
+    return seen, done, int(bench.upstream.stats()["duplicates"])
+
+
 def wait_delivered(bench: Bench, wanted: set[int], timeout: float) -> tuple[set[int], float]:
     """Poll the upstream until it saw every seq in `wanted` or `timeout` passed; (what it
     saw, unix time when the last wanted one was seen or the wait ended)."""

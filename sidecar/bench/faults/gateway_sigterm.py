@@ -9,7 +9,7 @@ import time
 
 from sidecar.bench.context import Bench
 from sidecar.bench.fault_load import FaultLoad
-from sidecar.bench.faults.figures import Figures, accepted_seqs, count, wait_delivered
+from sidecar.bench.faults.figures import Figures, count, delivered
 from sidecar.bench.faults.parts import SENDERS, Sizes, queue_gateway, sleep_until, start_workers
 
 REQUIREMENT = "0 reset in flight, 0 lost"
@@ -26,8 +26,7 @@ def run(bench: Bench, sizes: Sizes) -> Figures:
         signalled = time.time()
         outcomes = load.wait()
         exit_code = first.proc.wait(timeout=60)
-        seen, _ = wait_delivered(bench, accepted_seqs(outcomes), sizes.drain_s)
-        duplicates = int(bench.upstream.stats()["duplicates"])
+        seen, _, duplicates = delivered(bench, outcomes, sizes.drain_s)
     finally:
         bench.procs.stop(first.proc, second.proc, *workers)
     figures = count(Figures("gateway SIGTERM", REQUIREMENT), outcomes, seen, duplicates)

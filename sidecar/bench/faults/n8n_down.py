@@ -9,7 +9,7 @@ import time
 
 from sidecar.bench.context import Bench
 from sidecar.bench.fault_load import FaultLoad
-from sidecar.bench.faults.figures import Figures, accepted_seqs, count, wait_delivered
+from sidecar.bench.faults.figures import Figures, count, delivered
 from sidecar.bench.faults.parts import SENDERS, Sizes, queue_gateway, sleep_until, start_workers
 from sidecar.mode.backlog import dead_letter_size
 
@@ -29,8 +29,7 @@ def run(bench: Bench, sizes: Sizes) -> Figures:
         back = time.time() + sizes.n8n_down_s
         outcomes = load.wait()
         sleep_until(back, 0)
-        seen, done = wait_delivered(bench, accepted_seqs(outcomes), sizes.drain_s)
-        duplicates = int(bench.upstream.stats()["duplicates"])
+        seen, done, duplicates = delivered(bench, outcomes, sizes.drain_s)
         dead = dead_letter_size(bench.client, bench.settings.queue_prefix)
     finally:
         bench.procs.stop(gateway.proc, *workers)

@@ -10,7 +10,7 @@ import time
 
 from sidecar.bench.context import Bench
 from sidecar.bench.fault_load import FaultLoad
-from sidecar.bench.faults.figures import Figures, accepted_seqs, count, wait_delivered
+from sidecar.bench.faults.figures import Figures, count, delivered
 from sidecar.bench.faults.parts import (
     RECOVERY_SETTINGS,
     SENDERS,
@@ -39,8 +39,7 @@ def run(bench: Bench, sizes: Sizes) -> Figures:
         server.start()
         restarted = time.time()
         outcomes = load.wait()
-        seen, _ = wait_delivered(bench, accepted_seqs(outcomes), sizes.drain_s)
-        duplicates = int(bench.upstream.stats()["duplicates"])
+        seen, _, duplicates = delivered(bench, outcomes, sizes.drain_s)
     finally:
         bench.procs.stop(gateway.proc, *workers)
         client.close()
