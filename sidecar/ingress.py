@@ -9,8 +9,9 @@ other paths             -> always passthrough (test, waiting, form and MCP webho
 OPTIONS                 -> always passthrough, unsigned (CORS preflight: n8n answers it
                            itself and never runs a workflow for it)
 
-The route is matched once, on the canonical path capture computed (`route_path`), and is
-handed to the intake with the request.
+The route is matched once, on the canonical path capture computed (`route_path`), and
+travels with the request to the intake (a `Route`: the rule and its queue, resolved when the
+routes loaded).
 
 A fallback only ever re-sends what n8n provably never got (UpstreamNotReached: refused,
 connect timeout, DNS failure, cut before the request was written). After n8n got the
@@ -34,7 +35,7 @@ from sidecar.guards.signature import verify_secret, verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
 from sidecar.redact import redact
-from sidecar.routes import RouteRule, Routes
+from sidecar.routes import Route, Routes
 from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
 
@@ -64,13 +65,14 @@ class Ingress:
         if captured.method in PASSTHROUGH_METHODS:
             return self.passthrough(captured)
         path = captured.resolved_path()
-        route = self.routes.for_path(path)
-        if route.hmac is not None:
-            verify_signature(captured, route.hmac)
-        if route.secret is not None:
-            verify_secret(captured, route.secret)
+        route = self.routes.match(path)
+        rule = route.rule
+        if rule.hmac is not None:
+            verify_signature(captured, rule.hmac)
+        if rule.secret is not None:
+            verify_secret(captured, rule.secret)
         queueable = (
-            self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not route.sync
+            self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not rule.sync
         )
         if queueable and (mode == "queue" or self.circuit_open()):
             return self._enqueue_or_passthrough(captured, route)
@@ -87,7 +89,7 @@ class Ingress:
         record_latency(answer.elapsed)
         return answer
 
-    def enqueue(self, captured: CapturedRequest, route: RouteRule) -> Queued:
+    def enqueue(self, captured: CapturedRequest, route: Route) -> Queued:
         """Store the webhook under its `route`; BackendUnavailable when Redis cannot take it."""
         assert self.intake is not None
         queued = self.intake.enqueue(captured, route)
@@ -95,7 +97,7 @@ class Ingress:
         return queued
 
     def _enqueue_or_passthrough(
-        self, captured: CapturedRequest, route: RouteRule
+        self, captured: CapturedRequest, route: Route
     ) -> UpstreamResponse | Queued:
         try:
             return self.enqueue(captured, route)
@@ -108,7 +110,7 @@ class Ingress:
             raise _both_down(exc) from None
 
     def _passthrough_or_enqueue(
-        self, captured: CapturedRequest, queue_route: RouteRule | None
+        self, captured: CapturedRequest, queue_route: Route | None
     ) -> UpstreamResponse | Queued:
         """Passthrough; fall back to queueing under `queue_route` (None: never queue)."""
         try:
@@ -119,7 +121,7 @@ class Ingress:
             return self._fallback_enqueue(captured, queue_route, exc)
 
     def _fallback_enqueue(
-        self, captured: CapturedRequest, route: RouteRule, cause: UpstreamError
+        self, captured: CapturedRequest, route: Route, cause: UpstreamError
     ) -> Queued:
         try:
             queued = self.enqueue(captured, route)

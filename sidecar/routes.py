@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -94,16 +95,37 @@ class RouteRule(BaseModel):
         return fnmatch.fnmatchcase(path, self.match)
 
 
+@dataclass(frozen=True)
+class Route:
+    """A matched `rule` with the full `queue` name it sends to, resolved when the routes load:
+    what travels with a webhook from the ingress to the intake."""
+
+    rule: RouteRule
+    queue: str
+
+
 class Routes:
-    """The ordered rules and the queue each resolves to. Parameters: `rules`, `settings`."""
+    """The ordered rules, each with its queue resolved once. Parameters: `rules`, `settings`."""
 
     def __init__(self, rules: list[RouteRule], settings: Settings) -> None:
         self.rules, self.settings = rules, settings
         self.default = RouteRule(match="*")
+        self.routes = [self.resolved(rule) for rule in rules]
+        self.default_route = self.resolved(self.default)
+
+    def match(self, path: str) -> Route:
+        """The first route matching canonical path `path`, else the route with every default."""
+        return next(
+            (route for route in self.routes if route.rule.matches(path)), self.default_route
+        )
 
     def for_path(self, path: str) -> RouteRule:
         """The first rule matching canonical path `path`, else a rule with every default."""
-        return next((rule for rule in self.rules if rule.matches(path)), self.default)
+        return self.match(path).rule
+
+    def resolved(self, rule: RouteRule) -> Route:
+        """`rule` with the full queue name it sends to."""
+        return Route(rule, self.queue_of(rule))
 
     def queue_of(self, rule: RouteRule) -> str:
         """The full queue name a rule sends to."""

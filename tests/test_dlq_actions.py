@@ -25,7 +25,7 @@ from sidecar.queues.dlq import (
 )
 from sidecar.queues.jobs import DELIVER_FUNC, JOB_PREFIX, enqueue_payload, registry_key
 from sidecar.settings import Settings, load_settings
-from sidecar.typed.processors import RUN_FUNC
+from sidecar.typed.requests import RUN_FUNC
 
 INBOUND, OTHER = "flrts:webhooks:inbound", "flrts:tasks:create"
 PAYLOAD = {"method": "POST", "path": "/webhook/x", "query": "", "headers": [], "body": ""}

@@ -19,7 +19,7 @@ from sidecar.errors import BackendUnavailable, Duplicate, RateLimited
 from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues import jobs
-from sidecar.queues.ingest import Admission, admit
+from sidecar.queues.admission import Admission, admit
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import build_job, new_job_id, persist, queue_key

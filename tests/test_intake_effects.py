@@ -78,8 +78,8 @@ def test_a_route_rule_sends_the_webhook_to_its_queue(rdb: redis.Redis) -> None:
 
 def test_claims_and_user_windows_are_per_queue(rdb: redis.Redis) -> None:
     base = settings(SIDECAR_USER_RATE_LIMIT=1)
-    to_other = RouteRule(match="*", queue="openproject:webhook")
     intake = Intake(rdb, base)
+    to_other = intake.routes.resolved(RouteRule(match="*", queue="openproject:webhook"))
 
     intake.enqueue(hook(user="ann"))
     queued = intake.enqueue(hook(user="ann"), to_other)  # same webhook, same user, other queue
@@ -94,7 +94,9 @@ def test_claims_and_user_windows_are_per_queue(rdb: redis.Redis) -> None:
 def test_refusal_events_name_queue_path_job_and_user(rdb: redis.Redis) -> None:
     intake = Intake(rdb, settings())
     once = RateLimit(limit=1, window=60)
-    rule = RouteRule(match="*", queue="openproject:webhook", rate_limit=once)
+    rule = intake.routes.resolved(
+        RouteRule(match="*", queue="openproject:webhook", rate_limit=once)
+    )
     first = intake.enqueue(hook(user="bo"), rule)
     with pytest.raises(Duplicate):
         intake.enqueue(hook(user="bo"), rule)

@@ -23,9 +23,8 @@ from sidecar.crypto import PayloadCipher
 from sidecar.errors import Duplicate
 from sidecar.http import jobs_api
 from sidecar.queues.intake import Intake
-from sidecar.queues.typed_intake import enqueue_typed
 from sidecar.settings import load_settings
-from sidecar.typed.processors import RUN_FUNC
+from sidecar.typed.requests import RUN_FUNC
 
 TOKENS = "viewer:v-token,operator:o-token,admin:a-token"
 OPERATOR = {"Authorization": "Bearer o-token"}
@@ -190,12 +189,13 @@ def test_idempotency_key_makes_repeats_duplicates(client: FlaskClient, rdb: redi
 
 def test_an_idempotency_key_is_claimed_per_queue(redis_url: str, rdb: redis.Redis) -> None:
     intake = Intake(rdb, load_settings(_env_file=None, REDIS_URL=redis_url))
-    first = enqueue_typed(intake, "flrts:tasks:create", "tasks:create", TASK, "key:k")
-    other = enqueue_typed(intake, "flrts:tasks:sync", "tasks:sync", TASK, "key:k")
-    assert first != other
+    first = intake.enqueue_typed("tasks:create", TASK, "k")
+    other = intake.enqueue_typed("tasks:sync", TASK, "k")
+    assert (first.queue, other.queue) == ("flrts:tasks:create", "flrts:tasks:sync")
+    assert first.job_id != other.job_id
     with pytest.raises(Duplicate) as caught:
-        enqueue_typed(intake, "flrts:tasks:sync", "tasks:sync", TASK, "key:k")
-    assert caught.value.job_id == other
+        intake.enqueue_typed("tasks:sync", TASK, "k")
+    assert caught.value.job_id == other.job_id
 
 
 def test_a_key_resent_after_the_window_is_a_new_job(n8n: FakeN8n, redis_url, rdb) -> None:

@@ -12,17 +12,13 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from support.fake_n8n import FakeN8n, Reply
 
-from sidecar.typed import processors
+from sidecar.queues.intake import Intake
+from sidecar.typed.follow_ups import FollowUp, follow_ups
 from sidecar.typed.models import validate
-from sidecar.typed.processors import (
-    DEFAULT_PATHS,
-    RUN_FUNC,
-    FollowUp,
-    deliver,
-    follow_ups,
-    request_for,
-)
+from sidecar.typed.requests import DEFAULT_PATHS, RUN_FUNC, is_typed, parse_result, request_for
 from sidecar.upstream import Upstream
+from sidecar.worker import typed_jobs
+from sidecar.worker.typed_jobs import deliver
 
 SOON = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
 MESSAGE = {"message_id": 5, "date": 1700000000, "chat": {"id": 77, "type": "private"}}
@@ -59,8 +55,8 @@ def test_each_operation_posts_json_to_its_n8n_webhook(operation: str) -> None:
     assert (request.method, request.path, request.query) == ("POST", path, "")
     assert request.header("Content-Type") == "application/json"
     assert request.header("X-Sidecar-Operation") == operation
-    assert processors.is_typed({"operation": operation, "data": data})
-    assert not processors.is_typed(request.to_payload())  # a captured webhook's payload
+    assert is_typed({"operation": operation, "data": data})
+    assert not is_typed(request.to_payload())  # a captured webhook's payload
     body = json.loads(request.body)
     if n8n_operation is None:  # sent as validated, the shape n8n's workflow expects
         assert body == data
@@ -199,7 +195,7 @@ def test_deliver_returns_n8ns_json_answer(n8n: FakeN8n, upstream: Upstream) -> N
     assert got.header("X-Sidecar-Operation") == "tasks:create"
     assert got.json()["operation"] == "create_work_package"
     for plain in (b"Workflow was started", b"[]", b"[1]", b"{"):  # answers without a result
-        assert processors.parse_result(plain) is None
+        assert parse_result(plain) is None
 
 
 @pytest.mark.parametrize(
@@ -236,10 +232,10 @@ def rq_env(monkeypatch, n8n: FakeN8n, redis_url: str) -> redis.Redis:
     for key, value in {"N8N_URL": n8n.url, "REDIS_URL": redis_url}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir("/")  # no .env of the checkout
-    processors._runtime.cache_clear()
+    typed_jobs._runtime.cache_clear()
     client = redis.Redis.from_url(redis_url)
     yield client
-    processors._runtime.cache_clear()
+    typed_jobs._runtime.cache_clear()
     client.close()
 
 
@@ -294,6 +290,6 @@ def test_run_schedules_the_reminder(rq_env: redis.Redis, n8n: FakeN8n) -> None:
     assert reminder.args[0]["data"]["reminderId"] == job.id
     # a re-run of the same schedule job does not schedule the reminder twice
     follow = follow_ups("reminders:schedule", data, "done", None, job.id)
-    settings, _ = processors._runtime()
-    assert processors.enqueue_follow_up(rq_env, settings, follow[0], job.id) == reminder.id
+    settings, _ = typed_jobs._runtime()
+    assert Intake(rq_env, settings).enqueue_follow_up(follow[0], job.id) == reminder.id
     assert rq_env.zcard("rq:scheduled:flrts:reminders:send") == 1

@@ -4,9 +4,9 @@ The body is validated by the queue's model (422 lists every field error) and sto
 RQ job calling `sidecar.typed.processors.run({"operation", "data"})` — encrypted at rest
 when SIDECAR_ENCRYPTION_KEY is set. `Idempotency-Key` (or `X-Idempotency-Key`) makes a
 repeat within SIDECAR_DEDUP_TTL_SECONDS answer `200 duplicate` with the first job's id;
-telegram:command without a key is deduplicated on the update's `update_id`. Claiming and
-storing are one atomic step in the queue layer (sidecar/queues/typed_intake.py); this
-blueprint only parses the request and answers.
+telegram:command without a key is deduplicated on the update's `update_id`. The intake
+claims, seals and stores (sidecar/queues/intake.py, `enqueue_typed`); this blueprint only
+parses the request, calls it and answers.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from sidecar.errors import (
 )
 from sidecar.http.api_support import intake, settings
 from sidecar.http.auth import require
-from sidecar.queues.names import queue_name
-from sidecar.queues.typed_intake import enqueue_typed, typed_identity
 from sidecar.typed.models import MODELS, InvalidJobData, validate
 from sidecar.typed.text import CONTROL
 
@@ -61,15 +59,12 @@ def create_job(queue: str) -> tuple[Response, int, dict[str, str]]:
         data = validate(operation, read_json())
     except InvalidJobData as exc:
         raise ValidationFailed(operation, exc.fields) from None
-    config = settings()
-    full = queue_name(config.queue_prefix, operation)
-    identity = typed_identity(operation, data, idempotency_key())
+    key = idempotency_key()
     try:
-        job_id = enqueue_typed(intake(), full, operation, data, identity)
+        queued = intake().enqueue_typed(operation, data, key)
     except BackendUnavailable as exc:
         raise ServiceUnavailable(f"the job could not be stored: {exc}", RETRY_AFTER) from None
-    body = {"status": "queued", "jobId": job_id, "queue": full}
-    return jsonify(body), 202, {"X-Sidecar-Job-Id": job_id}
+    return jsonify(queued.body()), 202, {"X-Sidecar-Job-Id": queued.job_id}
 
 
 def typed_operation(given: str) -> str:

@@ -29,16 +29,10 @@ from sidecar.queues.dlq import (
     trim_dead_letters,
     trim_script,
 )
-from sidecar.queues.jobs import (
-    DELIVER_FUNC,
-    JOB_PREFIX,
-    build_job,
-    decode_data,
-    persist,
-    registry_key,
-)
+from sidecar.queues.intake import put_stored
+from sidecar.queues.jobs import DELIVER_FUNC, JOB_PREFIX, decode_data, registry_key
 from sidecar.settings import Settings
-from sidecar.typed.processors import RUN_FUNC, is_typed
+from sidecar.typed.requests import RUN_FUNC, is_typed
 
 PENDING_STATUSES = frozenset({b"queued", b"started", b"scheduled"})
 BATCH = 500
@@ -182,15 +176,8 @@ def replay(client: redis.Redis, settings: Settings, given: str) -> DeadLetter:
         pipe.multi()
         pipe.delete(original)
         pipe.zrem(registry_key("failed", entry.queue), entry.jobId)
-        job = build_job(
-            client,
-            settings,
-            entry.queue,
-            entry.data,
-            job_function(settings, entry),
-            job_id=entry.jobId,
-        )
-        persist(pipe, entry.queue, job)
+        func = job_function(settings, entry)
+        put_stored(client, pipe, settings, entry.queue, entry.data, func, job_id=entry.jobId)
         pipe.hset(original, "sidecar_replayed_from", entry.id)
         _remove(pipe, settings, entry)
 

@@ -31,14 +31,8 @@ from redis.client import Pipeline
 from redis.commands.core import Script
 
 from sidecar.crypto import PayloadCipher, UnreadablePayload
-from sidecar.queues.jobs import (
-    JOB_PREFIX,
-    build_job,
-    decode_data,
-    encode_data,
-    persist,
-    queue_key,
-)
+from sidecar.queues.intake import put_stored
+from sidecar.queues.jobs import JOB_PREFIX, decode_data, encode_data, queue_key
 from sidecar.queues.names import all_queues, dead_letter_queue
 from sidecar.queues.scripts import source
 from sidecar.settings import Settings
@@ -110,15 +104,14 @@ def add_dead_letter(client: redis.Redis, pipe: Pipeline, settings: Settings, ent
     entry = {**entry, "error": seal_error(cipher, entry["error"])}
     queue = dead_letter_queue(settings.queue_prefix)
     description = f"dead letter of {entry['queue']} job {entry['jobId']}"
-    job = build_job(client, settings, queue, entry, DEAD_LETTER_FUNC, description)
-    persist(pipe, queue, job)
+    entry_id = put_stored(client, pipe, settings, queue, entry, DEAD_LETTER_FUNC, description)
     ttl = math.ceil(settings.dlq_max_age_seconds)
     summary = {key: entry[key] for key in SUMMARY_KEYS}
-    pipe.hset(JOB_PREFIX + job.id, SUMMARY_FIELD, json.dumps(summary, separators=(",", ":")))
-    pipe.expire(JOB_PREFIX + job.id, ttl)
-    pipe.zadd(by_queue_key(entry["queue"]), {job.id: time.time()})
-    pipe.set(index_key(entry["jobId"]), job.id, ex=ttl)
-    return job.id
+    pipe.hset(JOB_PREFIX + entry_id, SUMMARY_FIELD, json.dumps(summary, separators=(",", ":")))
+    pipe.expire(JOB_PREFIX + entry_id, ttl)
+    pipe.zadd(by_queue_key(entry["queue"]), {entry_id: time.time()})
+    pipe.set(index_key(entry["jobId"]), entry_id, ex=ttl)
+    return entry_id
 
 
 def adopt_legacy_entries(client: redis.Redis, settings: Settings) -> int:

@@ -1,11 +1,13 @@
-"""One round trip per webhook or typed job: sidecar/lua/ingest.lua claims the dedup
+"""Admission: the one round trip that lets a job in. sidecar/lua/ingest.lua claims the dedup
 identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py), checks
 the queue has room (sidecar/queues/backpressure.py) and stores the RQ job under a fresh id,
-atomically.
+atomically. Only the intake (sidecar/queues/intake.py) calls it.
 
 A refused job leaves nothing behind: no claim (so the sender's retry is not a duplicate),
 no count, no job. An accepted one always has its own job hash: a claim only maps the
 identity to the first job's id, it never makes two webhooks share a job.
+
+(Named for what it decides; it was queues/ingest.py, a near-synonym of ingress and intake.)
 """
 
 from __future__ import annotations
