@@ -17,6 +17,10 @@ A fallback only ever re-sends what n8n provably never got (UpstreamNotReached: r
 connect timeout, DNS failure, cut before the request was written). After n8n got the
 request, the sender gets n8n's own answer (502/503/504 included, unchanged) or our 504
 upstream_timeout / 502: queueing it would run the workflow a second time.
+
+Names: the ingress decides what happens to a webhook at the door; the intake
+(sidecar/queues/intake.py) writes every job; admission (sidecar/queues/admission.py) is the
+one Redis round trip that lets a job in.
 """
 
 from __future__ import annotations

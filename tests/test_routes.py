@@ -55,6 +55,22 @@ def test_rules_match_in_order_with_defaults(tmp_path: Path, monkeypatch) -> None
     )
 
 
+def test_each_rule_is_matched_with_its_queue_resolved_when_the_routes_load(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("GH_SECRET", "s")
+    monkeypatch.setenv("GL_SECRET", "g")
+    routes = routes_from(tmp_path, GOOD)
+    assert [route.queue for route in routes.routes] == [routes.queue_of(r) for r in routes.rules]
+    telegram = routes.match("/webhook/telegram/bot1")
+    assert (telegram.rule, telegram.queue) == (
+        routes.for_path("/webhook/telegram/bot1"),
+        "flrts:telegram:command",
+    )
+    assert routes.match("/webhook/telegram/bot1") is telegram  # nothing resolved per webhook
+    assert routes.match("/webhook/other").queue == "flrts:webhooks:inbound"
+
+
 def test_json_routes_file(tmp_path: Path) -> None:
     routes = routes_from(
         tmp_path, json.dumps([{"match": "/webhook/a", "queue": "tasks:create"}]), "routes.json"
