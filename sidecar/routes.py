@@ -127,6 +127,10 @@ class Routes:
         """`rule` with the full queue name it sends to."""
         return Route(rule, self.queue_of(rule))
 
+    def signature_headers(self) -> list[str]:
+        """The header names the rules check HMAC signatures or shared secrets in."""
+        return [check.header for rule in self.rules for check in (rule.hmac, rule.secret) if check]
+
     def queue_of(self, rule: RouteRule) -> str:
         """The full queue name a rule sends to."""
         if rule.queue is None:

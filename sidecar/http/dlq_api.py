@@ -42,14 +42,8 @@ def show_dead_letter(entry_id: str) -> Response:
     data = deadletters.opened(settings(), entry)
     redacted = g.role == "viewer"
     if redacted:
-        data = for_viewer(data, _signature_headers())
+        data = for_viewer(data, current_app.extensions["sidecar"].routes.signature_headers())
     return jsonify({**entry.summary(), "data": data, "redacted": redacted})
-
-
-def _signature_headers() -> list[str]:
-    """The header names the routes file checks HMAC signatures or shared secrets in."""
-    routes = current_app.extensions["sidecar"].routes
-    return [check.header for rule in routes.rules for check in (rule.hmac, rule.secret) if check]
 
 
 @blueprint.post("/<entry_id>/replay")
