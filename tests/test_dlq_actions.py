@@ -1,4 +1,4 @@
-"""Acting on dead letters in-process (sidecar/queues/deadletters.py), as the API and the CLI
+"""Acting on dead letters in-process (sidecar/queues/deadletters/), as the API and the CLI
 call it, against real Redis: purge, replay of one or all, delete, lookups and summaries.
 The CLI's own tests (test_cli_dlq.py) run it as a subprocess; these reach the same code
 in this process."""
@@ -15,7 +15,8 @@ from rq.serializers import JSONSerializer
 
 from sidecar.errors import Conflict, NotFound
 from sidecar.queues import deadletters
-from sidecar.queues.dlq import (
+from sidecar.queues.deadletters import actions
+from sidecar.queues.deadletters.entries import (
     SUMMARY_FIELD,
     add_dead_letter,
     by_queue_key,
@@ -77,7 +78,7 @@ def test_purge_of_entries_with_sealed_errors(rdb: redis.Redis, redis_url: str) -
 def test_purge_works_through_more_entries_than_one_batch(
     rdb: redis.Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deadletters, "BATCH", 2)
+    monkeypatch.setattr(actions, "BATCH", 2)
     for _ in range(5):
         dead(rdb, settings)
 

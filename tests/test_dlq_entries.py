@@ -1,6 +1,7 @@
-"""The dead-letter module's own writes (sidecar/queues/dlq.py), in-process against real
-Redis: an entry as RQ reads it, its summary and error text, the adoption of entries written
-by earlier versions (once, bounded by age and count), the unregistered-webhook counters."""
+"""The dead-letter package's own writes (sidecar/queues/deadletters/: entries, retention,
+counts), in-process against real Redis: an entry as RQ reads it, its summary and error
+text, the adoption of entries written by earlier versions (once, bounded by age and count),
+the unregistered-webhook counters."""
 
 from __future__ import annotations
 
@@ -16,13 +17,12 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from sidecar.crypto import PayloadCipher
-from sidecar.queues import dlq
-from sidecar.queues.dlq import (
+from sidecar.queues.deadletters import counts, entries, retention
+from sidecar.queues.deadletters.entries import (
     ADOPTED_KEY,
     DEAD_LETTER_FUNC,
     SUMMARY_FIELD,
     add_dead_letter,
-    adopt_legacy_entries,
     by_queue_key,
     dlq_key,
     entry_for,
@@ -30,6 +30,7 @@ from sidecar.queues.dlq import (
     open_error,
     seal_error,
 )
+from sidecar.queues.deadletters.retention import adopt_legacy_entries
 from sidecar.queues.jobs import JOB_PREFIX, build_job, decode_data, persist
 from sidecar.settings import Settings, load_settings
 
@@ -59,7 +60,7 @@ def test_an_entry_is_an_rq_job_on_the_dead_letter_queue_with_a_compact_summary(
     assert job.description == f"dead letter of {INBOUND} job job1"
     assert list(job.args) == [entry]
     summary = rdb.hget(JOB_PREFIX + entry_id, SUMMARY_FIELD)
-    assert json.loads(summary) == {k: entry[k] for k in dlq.SUMMARY_KEYS}
+    assert json.loads(summary) == {k: entry[k] for k in entries.SUMMARY_KEYS}
     assert b", " not in summary and b": " not in summary  # compact: read on every listing
     assert datetime.fromisoformat(entry["failedAt"]).utcoffset() is not None  # UTC, not local
 
@@ -75,12 +76,12 @@ def test_the_error_text_is_stored_plain_or_sealed(settings: Settings) -> None:
     assert open_error(PayloadCipher([key]), sealed) == "boom"
     without_text = PayloadCipher([key]).seal({"other": 1})
     assert open_error(PayloadCipher([key]), without_text) == ""
-    assert open_error(plain, sealed) == dlq.SEALED_ERROR
+    assert open_error(plain, sealed) == entries.SEALED_ERROR
 
 
 def test_an_entry_refuses_to_run() -> None:
     with pytest.raises(RuntimeError) as caught:
-        dlq.dead_letter_entry({})
+        entries.dead_letter_entry({})
     assert str(caught.value) == (
         "dead-letter entries are not run; replay them with `n8n-sidecar dlq replay`"
     )
@@ -132,7 +133,7 @@ def test_legacy_entries_past_the_age_are_deleted_and_unreadable_ones_left(
     rdb: redis.Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = time.time()
-    monkeypatch.setattr(dlq, "time", SimpleNamespace(time=lambda: now))  # no clock race
+    monkeypatch.setattr(retention, "time", SimpleNamespace(time=lambda: now))  # no clock race
     old = {"queue": INBOUND, "jobId": "old1", "error": "e", "failedAt": "2026-01-01T00:00:00+00:00"}
     expired = legacy(rdb, settings, old)
     almost = {**old, "jobId": "old2"}
@@ -187,9 +188,9 @@ def test_an_already_sealed_legacy_error_is_kept_as_it_is(rdb: redis.Redis, redis
 
 def test_unregistered_counts_are_per_path_and_hour(rdb: redis.Redis) -> None:
     before = int(time.time() // 3600)
-    assert dlq.unregistered_counts(rdb, ["/a", "/b", "/a"]) == [1, 1, 2]
+    assert counts.unregistered_counts(rdb, ["/a", "/b", "/a"]) == [1, 1, 2]
     hours = {f":{before}", f":{int(time.time() // 3600)}"}  # an hour may just have begun
-    keys = rdb.keys(f"{dlq.UNREGISTERED_PREFIX}*")
+    keys = rdb.keys(f"{entries.UNREGISTERED_PREFIX}*")
     assert len(keys) == 2 and all(k.decode()[-len(f":{before}") :] in hours for k in keys)
     assert all(3590 <= rdb.ttl(k) <= 3600 for k in keys)
 
@@ -197,6 +198,6 @@ def test_unregistered_counts_are_per_path_and_hour(rdb: redis.Redis) -> None:
 def test_a_dropped_dead_letter_counts_one(rdb: redis.Redis) -> None:
     for _ in range(2):
         with rdb.pipeline() as pipe:
-            dlq.count_dropped(pipe, dlq.UNREGISTERED)
+            counts.count_dropped(pipe, entries.UNREGISTERED)
             pipe.execute()
-    assert dlq.dropped_counts(rdb) == {dlq.UNREGISTERED: 2}
+    assert counts.dropped_counts(rdb) == {entries.UNREGISTERED: 2}

@@ -18,7 +18,7 @@ from sidecar.app import create_app
 from sidecar.events import STREAM_KEY
 from sidecar.queues.connection import connect
 from sidecar.queues.deadletters import newest_entries
-from sidecar.queues.dlq import DEAD_LETTER_FUNC, entry_for
+from sidecar.queues.deadletters.entries import DEAD_LETTER_FUNC, entry_for
 from sidecar.queues.jobs import build_job, decode_data, persist
 from sidecar.settings import Settings, load_settings
 

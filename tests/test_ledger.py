@@ -16,8 +16,8 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
-from sidecar.queues.dlq import DEAD_LETTER_FUNC, SUMMARY_FIELD, dlq_key, entry_for
-from sidecar.queues.dlq import dropped_counts as dlq_dropped
+from sidecar.queues.deadletters.counts import dropped_counts as dlq_dropped
+from sidecar.queues.deadletters.entries import DEAD_LETTER_FUNC, SUMMARY_FIELD, dlq_key, entry_for
 from sidecar.queues.jobs import (
     JOB_PREFIX,
     TakenJob,

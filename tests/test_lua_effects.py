@@ -29,7 +29,7 @@ from support.queues import INBOUND, status
 from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.admission import NO_CLAIM, Admission, admit
-from sidecar.queues.dlq import BY_QUEUE_PREFIX, INDEX_PREFIX, SUMMARY_FIELD
+from sidecar.queues.deadletters.entries import BY_QUEUE_PREFIX, INDEX_PREFIX, SUMMARY_FIELD
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import (
     DELIVER_FUNC,

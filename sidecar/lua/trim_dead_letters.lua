@@ -1,4 +1,4 @@
--- Retention of the dead-letter queue (queues/dlq.py), run by every worker once a second:
+-- Retention of the dead-letter queue (deadletters/retention.py), run by every worker once a second:
 -- drop entries whose hash expired (SIDECAR_DLQ_MAX_AGE_SECONDS) from the list and the
 -- per-queue zsets, then delete the oldest entries beyond SIDECAR_DLQ_MAX_ENTRIES with their
 -- zset member and index key. At most ARGV[6] list ids are removed per call.

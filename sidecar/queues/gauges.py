@@ -15,7 +15,8 @@ from rq.utils import utcparse
 
 from sidecar.errors import BackendUnavailable
 from sidecar.queues.connection import translate
-from sidecar.queues.dlq import UNREGISTERED, dropped_counts
+from sidecar.queues.deadletters.counts import dropped_counts
+from sidecar.queues.deadletters.entries import UNREGISTERED
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics

@@ -7,7 +7,7 @@ retry -> RQ scheduled registry at now + backoff (promoted back to the queue when
 hold  -> back to the head of the queue, the attempt given back (n8n never got it: gate.py)
 dead  -> RQ failed registry + an entry on the dead-letter queue (n8n's "webhook is not
          registered" 404s: within the cap of unregistered.py)
-Once a second, too, the dead-letter queue's limits (queues/dlq.py).
+Once a second, too, the dead-letter queue's limits (queues/deadletters/retention.py).
 """
 
 from __future__ import annotations
@@ -19,14 +19,9 @@ import zlib
 
 import redis
 
-from sidecar.queues.dlq import (
-    UNREGISTERED,
-    add_dead_letter,
-    adopt_legacy_entries,
-    count_dropped,
-    entry_for,
-    trim_dead_letters,
-)
+from sidecar.queues.deadletters.counts import count_dropped
+from sidecar.queues.deadletters.entries import UNREGISTERED, add_dead_letter, entry_for
+from sidecar.queues.deadletters.retention import adopt_legacy_entries, trim_dead_letters
 from sidecar.queues.jobs import JOB_PREFIX, TakenJob, registry_key, rq_now
 from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
@@ -50,7 +45,7 @@ class Ledger:
         self._untrimmed: set[str] = set()  # queues with outcomes recorded since their last trim
         self._next_trim = 0.0
         self.unregistered = UnregisteredCap(client, settings)
-        self._adopted = False  # dead letters of earlier versions (dlq.adopt_legacy_entries)
+        self._adopted = False  # dead letters of earlier versions (deadletters.retention)
 
     def record(self, results: list[tuple[TakenJob, Outcome]]) -> dict[str, int]:
         """Write every outcome in one round trip (lua/record.lua); return counts per final

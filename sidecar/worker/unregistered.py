@@ -14,7 +14,7 @@ import redis
 
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.mode.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
-from sidecar.queues.dlq import is_unregistered, unregistered_counts
+from sidecar.queues.deadletters.counts import is_unregistered, unregistered_counts
 from sidecar.queues.jobs import TakenJob
 from sidecar.settings import Settings
 from sidecar.worker.policy import Outcome

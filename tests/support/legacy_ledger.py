@@ -11,7 +11,7 @@ import redis
 
 from sidecar.events import add_event
 from sidecar.queues import stats
-from sidecar.queues.dlq import add_dead_letter, entry_for
+from sidecar.queues.deadletters.entries import add_dead_letter, entry_for
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
     JOB_PREFIX,

@@ -18,7 +18,7 @@ from sidecar.mode.alerts import Alert, alert_from_event
 from sidecar.mode.controller import QUEUE, Controller, ControllerState, Signals, Thresholds
 from sidecar.mode.history import History
 from sidecar.mode.store import ModeStore
-from sidecar.queues.dlq import add_dead_letter, entry_for
+from sidecar.queues.deadletters.entries import add_dead_letter, entry_for
 from sidecar.queues.gauges import check_in
 from sidecar.queues.names import inbound_queue
 from sidecar.settings import Settings

@@ -15,7 +15,7 @@ from sidecar.bench.delivery_wait import wait_for_deliveries
 from sidecar.bench.load import send_paced
 from sidecar.bench.procs import BenchError
 from sidecar.bench.report import Outcome, Row
-from sidecar.queues.dlq import dlq_key
+from sidecar.queues.deadletters.entries import dlq_key
 
 RATE = 50.0
 SIZES = {False: (10.0, 60.0, 10.0), True: (1.0, 2.0, 1.0)}  # before, down, after (smoke)

@@ -1,41 +1,31 @@
-"""Reading and acting on the dead-letter queue: list, show, replay, delete, purge.
+"""Reading the dead-letter queue: list a page, the newest, show one.
 
 A dead letter is an RQ job on `{prefix}:dead-letter` whose argument is
-{"queue", "jobId", "data", "error", "attempts", "failedAt"} (see dlq.py). Listings read only
-the summary kept beside it (never the payload) and page through the list, or through the
-queue's zset, by index. An entry is found by its own id or by the original job's id.
-Replaying puts the original job back on its queue under its ORIGINAL id, with fresh
-attempts, so n8n sees the same Idempotency-Key; a job that is still waiting, scheduled or
-running is never duplicated.
+{"queue", "jobId", "data", "error", "attempts", "failedAt"} (see entries.py). Listings read
+only the summary kept beside it (never the payload) and page through the list, or through
+the queue's zset, by index. An entry is found by its own id or by the original job's id.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import redis
 
 from sidecar.crypto import PayloadCipher, UnreadablePayload
-from sidecar.errors import Conflict, NotFound
+from sidecar.errors import NotFound
 from sidecar.queues.connection import translate
-from sidecar.queues.dlq import (
+from sidecar.queues.deadletters.entries import (
     SUMMARY_FIELD,
     by_queue_key,
     dlq_key,
     index_key,
     open_error,
-    trim_dead_letters,
-    trim_script,
 )
-from sidecar.queues.intake import put_stored
-from sidecar.queues.jobs import DELIVER_FUNC, JOB_PREFIX, decode_data, registry_key
+from sidecar.queues.deadletters.retention import trim_dead_letters, trim_script
+from sidecar.queues.jobs import JOB_PREFIX, decode_data
 from sidecar.settings import Settings
-from sidecar.typed.requests import RUN_FUNC, is_typed
-
-PENDING_STATUSES = frozenset({b"queued", b"started", b"scheduled"})
-BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -56,7 +46,7 @@ class DeadLetter:
         return {k: v for k, v in asdict(self).items() if k != "data"}
 
 
-def _parse_summary(
+def parse_summary(
     cipher: PayloadCipher, entry_id: str, raw: bytes | None, data: dict | None = None
 ) -> DeadLetter | None:
     """The entry from its summary field (None when it has none, or an unreadable one)."""
@@ -75,11 +65,6 @@ def _parse_summary(
         failedAt=summary.get("failedAt", ""),
         data=data or {},
     )
-
-
-def job_function(settings: Settings, entry: DeadLetter) -> str:
-    """The RQ function of the original job: a typed job's processor, or plain delivery."""
-    return RUN_FUNC if is_typed(opened(settings, entry)) else DELIVER_FUNC
 
 
 def opened(settings: Settings, entry: DeadLetter) -> dict:
@@ -107,8 +92,8 @@ def _read_page(
     with translate():
         trim_dead_letters(trim_script(client), settings)
         ids, total = _page_ids(client, settings, queue, first, last)
-        raws = _summaries(client, ids)
-    entries = [_parse_summary(cipher, i, raw) for i, raw in zip(ids, raws, strict=True)]
+        raws = summaries(client, ids)
+    entries = [parse_summary(cipher, i, raw) for i, raw in zip(ids, raws, strict=True)]
     return [e for e in entries if e is not None], total
 
 
@@ -133,7 +118,8 @@ def _page_ids(
     return [i.decode() for i in ids], int(total)
 
 
-def _summaries(client: redis.Redis, ids: list[str]) -> list[bytes | None]:
+def summaries(client: redis.Redis, ids: list[str]) -> list[bytes | None]:
+    """The summary fields of entries `ids` (None where an entry is gone), one round trip."""
     with client.pipeline(transaction=False) as pipe:
         for entry_id in ids:
             pipe.hget(JOB_PREFIX + entry_id, SUMMARY_FIELD)
@@ -160,80 +146,10 @@ def _load(client: redis.Redis, settings: Settings, entry_id: str) -> DeadLetter 
     if raw is None or data is None:
         return None
     cipher = PayloadCipher(settings.encryption_keys)
-    return _parse_summary(cipher, entry_id, raw, decode_data(data).get("data", {}))
+    return parse_summary(cipher, entry_id, raw, decode_data(data).get("data", {}))
 
 
-def replay(client: redis.Redis, settings: Settings, given: str) -> DeadLetter:
-    """Put the entry's job back on its queue with fresh attempts and drop the entry.
-
-    Conflict when the original job is still waiting, scheduled or running."""
-    entry = get_entry(client, settings, given)
-    original = JOB_PREFIX + entry.jobId
-
-    def write(pipe: redis.client.Pipeline) -> None:
-        if pipe.hget(original, "status") in PENDING_STATUSES:
-            raise Conflict(f"job {entry.jobId} is already waiting or running; not replayed")
-        pipe.multi()
-        pipe.delete(original)
-        pipe.zrem(registry_key("failed", entry.queue), entry.jobId)
-        func = job_function(settings, entry)
-        put_stored(client, pipe, settings, entry.queue, entry.data, func, job_id=entry.jobId)
-        pipe.hset(original, "sidecar_replayed_from", entry.id)
-        _remove(pipe, settings, entry)
-
-    with translate():
-        client.transaction(write, original, JOB_PREFIX + entry.id)
-    return entry
-
-
-def replay_all(
-    client: redis.Redis,
-    settings: Settings,
-    queue: str | None,
-    progress: Callable[[int], object] | None = None,
-) -> tuple[int, int]:
-    """Replay every entry (of `queue`, if given), one at a time; (replayed, skipped as still
-    pending or gone)."""
-    replayed = skipped = 0
-    for entry_id in _all_ids(client, settings, queue):
-        try:
-            replay(client, settings, entry_id)
-            replayed += 1
-        except (Conflict, NotFound):
-            skipped += 1
-        if progress is not None:
-            progress(1)
-    return replayed, skipped
-
-
-def delete(client: redis.Redis, settings: Settings, given: str) -> DeadLetter:
-    """Delete one entry (by its id or its original job's); NotFound when there is none."""
-    entry = get_entry(client, settings, given)
-    with translate(), client.pipeline(transaction=True) as pipe:
-        _remove(pipe, settings, entry)
-        pipe.execute()
-    return entry
-
-
-def purge(client: redis.Redis, settings: Settings, queue: str | None) -> int:
-    """Delete every entry (of `queue`, if given), BATCH at a time; how many were deleted."""
-    cipher, deleted = PayloadCipher(settings.encryption_keys), 0
-    ids = _all_ids(client, settings, queue)
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        with translate():
-            raws = _summaries(client, chunk)
-            with client.pipeline(transaction=True) as pipe:
-                for entry_id, raw in zip(chunk, raws, strict=True):
-                    entry = _parse_summary(cipher, entry_id, raw)
-                    if entry is not None:
-                        _remove(pipe, settings, entry)
-                        deleted += 1
-                pipe.execute()
-    return deleted
-
-
-def _all_ids(client: redis.Redis, settings: Settings, queue: str | None) -> list[str]:
+def all_ids(client: redis.Redis, settings: Settings, queue: str | None) -> list[str]:
     """Every entry id (of `queue`), oldest first: at most about SIDECAR_DLQ_MAX_ENTRIES."""
     with translate():
         raw = (
@@ -242,10 +158,3 @@ def _all_ids(client: redis.Redis, settings: Settings, queue: str | None) -> list
             else client.lrange(dlq_key(settings), 0, -1)
         )
     return [i.decode() for i in raw]
-
-
-def _remove(pipe: redis.client.Pipeline, settings: Settings, entry: DeadLetter) -> None:
-    pipe.lrem(dlq_key(settings), 1, entry.id)
-    pipe.zrem(by_queue_key(entry.queue), entry.id)
-    pipe.delete(JOB_PREFIX + entry.id)
-    pipe.delete(index_key(entry.jobId))
