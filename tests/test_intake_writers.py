@@ -12,15 +12,18 @@ import redis
 from cryptography.fernet import Fernet
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.utils import import_attribute
 
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import BacklogFull
 from sidecar.guards.dedup import job_id_for
+from sidecar.queues.deadletters.entries import DEAD_LETTER_FUNC
 from sidecar.queues.intake import Intake
-from sidecar.queues.jobs import queue_key, registry_key
+from sidecar.queues.jobs import DELIVER_FUNC, queue_key, registry_key
 from sidecar.settings import Settings, load_settings
 from sidecar.typed.follow_ups import FollowUp
 from sidecar.typed.requests import RUN_FUNC
+from sidecar.worker import delivery, typed_jobs
 
 SEND = "flrts:reminders:send"
 REMINDER = {"userId": "1", "message": "m", "remindAt": "2030-01-01T00:00:00+00:00"}
@@ -88,3 +91,12 @@ def test_a_follow_up_is_not_held_back_by_queue_room(rdb: redis.Redis) -> None:
         intake.enqueue_typed("reminders:send", REMINDER, None)
     follow_id = intake.enqueue_follow_up(FollowUp("reminders:send", REMINDER), "parent4")
     assert rdb.lrange(queue_key(SEND), 0, -1)[-1] == follow_id.encode()
+
+
+def test_the_function_names_stored_in_job_hashes_never_change() -> None:
+    """Job hashes name their RQ function; moving code must not rename what is stored."""
+    assert RUN_FUNC == "sidecar.typed.processors.run"
+    assert DELIVER_FUNC == "sidecar.worker.delivery.deliver"
+    assert DEAD_LETTER_FUNC == "sidecar.queues.dlq.dead_letter_entry"
+    assert import_attribute(RUN_FUNC) is typed_jobs.run  # what a plain `rq worker` runs
+    assert import_attribute(DELIVER_FUNC) is delivery.deliver
