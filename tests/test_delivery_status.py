@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from sidecar.cli_mode import collect_status, render_status
+from sidecar.cli.mode import collect_status, render_status
 from sidecar.queues.backpressure import FULL_KEY
 from sidecar.queues.gauges import WORKERS_KEY, render_queue_gauges
 from sidecar.settings import load_settings

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from sidecar.cli_support import fail, settings_or_exit
+from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.mode.backlog import dead_letter_size
 from sidecar.mode.controller import Thresholds
