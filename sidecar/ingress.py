@@ -30,12 +30,18 @@ from sidecar.errors import (
     UpstreamError,
     UpstreamNotReached,
 )
+from sidecar.gateway_metrics import (
+    ENQUEUED,
+    FALLBACKS,
+    UPSTREAM_ERRORS,
+    UPSTREAM_LATENCY,
+    path_class,
+)
 from sidecar.guards.signature import verify_secret, verify_signature
 from sidecar.mode.signals import record_latency
 from sidecar.queues.intake import Intake, Queued
 from sidecar.redact import redact
 from sidecar.routes import RouteRule, Routes
-from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
 
 log = logging.getLogger("sidecar.ingress")

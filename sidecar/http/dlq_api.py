@@ -7,7 +7,7 @@ headers redacted (viewer_payload.py); operators and admins see all of it.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from sidecar.http.api_support import (
     MAX_PAGE,
@@ -18,6 +18,7 @@ from sidecar.http.api_support import (
     settings,
 )
 from sidecar.http.auth import require
+from sidecar.http.state import current_state
 from sidecar.http.viewer_payload import for_viewer
 from sidecar.queues import deadletters
 
@@ -48,7 +49,7 @@ def show_dead_letter(entry_id: str) -> Response:
 
 def _signature_headers() -> list[str]:
     """The header names the routes file checks HMAC signatures or shared secrets in."""
-    routes = current_app.extensions["sidecar"].routes
+    routes = current_state().routes
     return [check.header for rule in routes.rules for check in (rule.hmac, rule.secret) if check]
 
 

@@ -10,21 +10,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
 from sidecar.capture import capture
+from sidecar.gateway_metrics import REQUESTS, path_class
 from sidecar.http.errors import error_answer
+from sidecar.http.state import SidecarState
 from sidecar.mode.signals import record_webhook
 from sidecar.paths import WEBHOOK_PREFIXES
 from sidecar.queues.intake import Queued
-from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import UpstreamResponse
 
-if TYPE_CHECKING:
-    from sidecar.app import SidecarState
-
-PREFIXES = WEBHOOK_PREFIXES
-PATH_STARTS = tuple(f"/{prefix}/" for prefix in PREFIXES)
+PATH_STARTS = tuple(f"/{prefix}/" for prefix in WEBHOOK_PREFIXES)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]

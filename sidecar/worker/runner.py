@@ -28,7 +28,6 @@ from sidecar.errors import BackendUnavailable
 from sidecar.mode.signals import record_latency
 from sidecar.queues.backpressure import DRAIN_TTL_SECONDS, drain_key
 from sidecar.queues.connection import translate
-from sidecar.queues.gauges import check_in, check_out
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
     JOB_PREFIX,
@@ -49,6 +48,7 @@ from sidecar.worker.execute import JobExecutor
 from sidecar.worker.gate import Gate
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
+from sidecar.worker.registry import check_in, check_out
 from sidecar.worker.wakeup import Waker
 
 log = logging.getLogger("sidecar.worker")
