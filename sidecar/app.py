@@ -14,10 +14,10 @@ from sidecar.http.errors import error_answer
 from sidecar.http.state import SidecarState, current_state, install_state, state_of
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
+from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import HistoryRecorder
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
-from sidecar.mode.signals import RATE
 from sidecar.queues.connection import connect
 from sidecar.queues.durability import DurabilityProbe, log_durability
 from sidecar.queues.intake import Intake
@@ -64,9 +64,10 @@ def build_state(settings: Settings) -> SidecarState:
         log_durability(client)  # what a 202 means here, and loud warnings
     store = open_store(client, configured=settings.mode)
     _apply_configured_mode(store, settings)
-    ingress = Ingress(upstream, intake, routes, CircuitView(client).is_open)
+    counters = SignalCounters.from_settings(settings)
+    ingress = Ingress(upstream, intake, routes, counters, CircuitView(client).is_open)
     durability = DurabilityProbe(client) if client is not None else None
-    return SidecarState(settings, upstream, intake, store, routes, ingress, durability)
+    return SidecarState(settings, upstream, intake, store, routes, ingress, durability, counters)
 
 
 def _apply_configured_mode(store: AnyStore, settings: Settings) -> None:
@@ -83,10 +84,10 @@ def start_monitor(app: Flask) -> Monitor:
     """Start the mode monitor of this gateway process (called by `serve`, not by tests)."""
     state = state_of(app)
     client = state.intake.client if state.intake else None
-    RATE.configure(state.settings.rate_window_seconds)
     monitor = Monitor(
         state.settings,
         client,
+        counters=state.counters,
         store=state.store,
         n8n_health=state.upstream.healthy,
         live_workers=lambda: live_worker_count(client) if client else 0,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from sidecar.ingress import Ingress
+from sidecar.mode.counters import SignalCounters
 from sidecar.mode.local_store import AnyStore
 from sidecar.queues.durability import DurabilityProbe
 from sidecar.queues.intake import Intake
@@ -20,7 +21,8 @@ EXTENSION = "sidecar"
 
 @dataclass
 class SidecarState:
-    """The gateway's parts: `intake` and `durability` are None without Redis."""
+    """The gateway's parts: `intake` and `durability` are None without Redis; `counters`
+    are this process's signal counters (recorded per webhook, flushed by the monitor)."""
 
     settings: Settings
     upstream: Upstream
@@ -29,6 +31,7 @@ class SidecarState:
     routes: Routes
     ingress: Ingress
     durability: DurabilityProbe | None
+    counters: SignalCounters
 
     def current_mode(self) -> str:
         """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode

@@ -15,7 +15,6 @@ from sidecar.capture import capture
 from sidecar.gateway_metrics import REQUESTS, path_class
 from sidecar.http.errors import error_answer
 from sidecar.http.state import SidecarState
-from sidecar.mode.signals import record_webhook
 from sidecar.paths import WEBHOOK_PREFIXES
 from sidecar.queues.intake import Queued
 from sidecar.upstream import UpstreamResponse
@@ -62,13 +61,14 @@ class WebhookGateway:
 
     def __init__(self, fallback: WSGIApp, state: SidecarState) -> None:
         self.fallback, self.state = fallback, state
+        self.record_webhook = state.counters.record_webhook
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """Serve one request."""
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PATH_STARTS):
             return self.fallback(environ, start_response)
-        record_webhook()
+        self.record_webhook()
         mode = self.state.current_mode()  # once: the mode that decides is the one reported
         status, headers, body = self._answer(environ, mode)
         headers.append(("X-Sidecar-Mode", mode))
