@@ -21,6 +21,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sidecar.capture import CapturedRequest
+from sidecar.settings import Settings
 from sidecar.typed.text import one_line
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ class TypedJobFailed(Exception):
     """Raised by `run` so that a plain RQ worker records the failure."""
 
 
-def enqueue_follow_up(client: Any, settings: Any, follow: FollowUp, parent_id: str) -> str:
+def enqueue_follow_up(client: Any, settings: Settings, follow: FollowUp, parent_id: str) -> str:
     """Store a typed follow-up as an RQ job at `run_at`, at most once per parent job."""
     from rq.job import JobStatus
 
@@ -233,14 +234,14 @@ def enqueue_follow_up(client: Any, settings: Any, follow: FollowUp, parent_id: s
 
 
 def apply_follow_ups(
-    client: Any, settings: Any, upstream: Upstream, follows: list[FollowUp], parent_id: str
+    client: Any, settings: Settings, upstream: Upstream, follows: list[FollowUp], parent_id: str
 ) -> None:
     """Deliver notifications once (failures logged, never raised); enqueue typed follow-ups."""
     for follow in follows:
         if follow.operation != NOTIFY:
             enqueue_follow_up(client, settings, follow, parent_id)
             continue
-        request = request_for(NOTIFY, follow.payload, getattr(settings, "typed_paths", None))
+        request = request_for(NOTIFY, follow.payload, settings.typed_paths)
         assert request is not None
         outcome, _ = deliver(upstream, f"{parent_id}-notify", request, attempt=1)
         if outcome.kind != "done":
@@ -248,7 +249,7 @@ def apply_follow_ups(
 
 
 @cache
-def _runtime() -> tuple[Any, Upstream]:
+def _runtime() -> tuple[Settings, Upstream]:
     """Settings and an n8n client for plain RQ workers (read once per process)."""
     from sidecar.settings import load_settings
     from sidecar.upstream import Upstream
@@ -268,7 +269,7 @@ def run(payload: dict) -> dict:
     settings, upstream = _runtime()
     payload = PayloadCipher(settings.encryption_keys).unseal(payload)
     operation, data = payload["operation"], payload["data"]
-    request = request_for(operation, data, getattr(settings, "typed_paths", None))
+    request = request_for(operation, data, settings.typed_paths)
     outcome, result = None, None
     if request is not None:
         outcome, result = deliver(upstream, job_id, request, attempt=1)
