@@ -1,77 +1,43 @@
-"""Flask app factory: wires settings, the n8n client and the blueprints together."""
+"""Flask app factory: builds the gateway's parts from settings and wires them to the
+blueprints. Only the server entry points (server.py, wsgi.py) import this module."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from sidecar.errors import BackendUnavailable
-from sidecar.http import api, dlq_api, health, jobs_api, mode_api, openapi
+from sidecar.gateway_metrics import REQUESTS, path_class
+from sidecar.http import api, dlq_api, health, jobs_api, metrics, mode_api, openapi
 from sidecar.http.errors import error_answer
+from sidecar.http.state import SidecarState, current_state, install_state, state_of
 from sidecar.http.webhooks import WebhookGateway
 from sidecar.ingress import Ingress
+from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import HistoryRecorder
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
-from sidecar.mode.signals import RATE
 from sidecar.queues.connection import connect
 from sidecar.queues.durability import DurabilityProbe, log_durability
-from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake
-from sidecar.routes import Routes, load_routes
+from sidecar.routes import load_routes
 from sidecar.settings import Settings
 from sidecar.status import page as status_page
-from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import Upstream
 from sidecar.worker.circuit import CircuitView
+from sidecar.worker.registry import live_worker_count
 
 log = logging.getLogger("sidecar.app")
-
-
-@dataclass
-class SidecarState:
-    """What the request handlers share; kept in `app.extensions["sidecar"]`."""
-
-    settings: Settings
-    upstream: Upstream
-    intake: Intake | None
-    store: AnyStore
-    routes: Routes
-    ingress: Ingress = field(init=False)
-    durability: DurabilityProbe | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        circuit = CircuitView(self.intake.client if self.intake else None)
-        self.ingress = Ingress(self.upstream, self.intake, self.routes, circuit.is_open)
-        self.durability = DurabilityProbe(self.intake.client) if self.intake else None
-
-    def current_mode(self) -> str:
-        """The mode webhooks are handled in right now ('single' or 'queue'): the shared mode
-        every gateway follows (cached for half a second), single without Redis."""
-        return self.store.current().mode
-
-    def redis_health(self) -> tuple[bool, str]:
-        """(ok, detail) for Redis."""
-        return self.intake.health() if self.intake else (False, "not configured")
 
 
 def create_app(settings: Settings) -> Flask:
     """Build the gateway WSGI app for `settings` (ConfigError for a bad routes file)."""
     app = Flask("sidecar")
-    upstream = Upstream(
-        settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
-    )
-    routes = load_routes(settings)
-    client = connect(settings) if settings.redis_configured else None
-    intake = Intake(client, settings, routes) if client is not None else None
-    if client is not None:
-        log_durability(client)  # what a 202 means here, and loud warnings
-    store = open_store(client, configured=settings.mode)
-    _apply_configured_mode(store, settings)
-    app.extensions["sidecar"] = SidecarState(settings, upstream, intake, store, routes)
+    state = build_state(settings)
+    install_state(app, state)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(metrics.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(dlq_api.blueprint)
     app.register_blueprint(jobs_api.blueprint)
@@ -82,8 +48,26 @@ def create_app(settings: Settings) -> Flask:
         log.warning("SIDECAR_ADMIN_TOKENS is not set: the management API (/v1) refuses every call")
     _install_error_handlers(app)
     app.after_request(_stamp_response)
-    app.wsgi_app = WebhookGateway(app.wsgi_app, app.extensions["sidecar"])  # type: ignore[method-assign]
+    app.wsgi_app = WebhookGateway(app.wsgi_app, state)  # type: ignore[method-assign]
     return app
+
+
+def build_state(settings: Settings) -> SidecarState:
+    """The gateway's parts for `settings`: n8n client, routes, Redis intake, mode store."""
+    upstream = Upstream(
+        settings.n8n_url, settings.upstream_timeout_seconds, pool_size=settings.gateway_threads
+    )
+    routes = load_routes(settings)
+    client = connect(settings) if settings.redis_configured else None
+    intake = Intake(client, settings, routes) if client is not None else None
+    if client is not None:
+        log_durability(client)  # what a 202 means here, and loud warnings
+    store = open_store(client, configured=settings.mode)
+    _apply_configured_mode(store, settings)
+    counters = SignalCounters.from_settings(settings)
+    ingress = Ingress(upstream, intake, routes, counters, CircuitView(client).is_open)
+    durability = DurabilityProbe(client) if client is not None else None
+    return SidecarState(settings, upstream, intake, store, routes, ingress, durability, counters)
 
 
 def _apply_configured_mode(store: AnyStore, settings: Settings) -> None:
@@ -98,12 +82,12 @@ def _apply_configured_mode(store: AnyStore, settings: Settings) -> None:
 
 def start_monitor(app: Flask) -> Monitor:
     """Start the mode monitor of this gateway process (called by `serve`, not by tests)."""
-    state: SidecarState = app.extensions["sidecar"]
+    state = state_of(app)
     client = state.intake.client if state.intake else None
-    RATE.configure(state.settings.rate_window_seconds)
     monitor = Monitor(
         state.settings,
         client,
+        counters=state.counters,
         store=state.store,
         n8n_health=state.upstream.healthy,
         live_workers=lambda: live_worker_count(client) if client else 0,
@@ -114,7 +98,7 @@ def start_monitor(app: Flask) -> Monitor:
 
 def _stamp_response(response: Response) -> Response:
     """Add X-Sidecar-Mode to every answer and count it."""
-    mode = current_app.extensions["sidecar"].current_mode()
+    mode = current_state().current_mode()
     response.headers["X-Sidecar-Mode"] = mode
     REQUESTS.labels(
         path_class=path_class(request.path),

@@ -35,12 +35,18 @@ from sidecar.errors import (
     UpstreamError,
     UpstreamNotReached,
 )
+from sidecar.gateway_metrics import (
+    ENQUEUED,
+    FALLBACKS,
+    UPSTREAM_ERRORS,
+    UPSTREAM_LATENCY,
+    path_class,
+)
 from sidecar.guards.signature import verify_secret, verify_signature
-from sidecar.mode.signals import record_latency
+from sidecar.mode.counters import SignalCounters
 from sidecar.queues.intake import Intake, Queued
 from sidecar.redact import redact
 from sidecar.routes import Route, Routes
-from sidecar.telemetry import ENQUEUED, FALLBACKS, UPSTREAM_ERRORS, UPSTREAM_LATENCY, path_class
 from sidecar.upstream import Upstream, UpstreamResponse
 
 log = logging.getLogger("sidecar.ingress")
@@ -51,17 +57,19 @@ RETRY_AFTER_SECONDS = "5"
 
 class Ingress:
     """Decides per webhook. Parameters: `upstream` (n8n client), `intake` (None without
-    Redis), `routes`, `circuit_open` (whether the workers found n8n unreachable)."""
+    Redis), `routes`, `counters` (this process's signal counters: n8n's answer times),
+    `circuit_open` (whether the workers found n8n unreachable)."""
 
     def __init__(
         self,
         upstream: Upstream,
         intake: Intake | None,
         routes: Routes,
+        counters: SignalCounters,
         circuit_open: Callable[[], bool] = lambda: False,
     ) -> None:
         self.upstream, self.intake, self.routes = upstream, intake, routes
-        self.circuit_open = circuit_open
+        self.counters, self.circuit_open = counters, circuit_open
 
     def handle(self, captured: CapturedRequest, mode: str) -> UpstreamResponse | Queued:
         """Passthrough or enqueue `captured` in `mode` (read once per request by the caller,
@@ -90,7 +98,7 @@ class Ingress:
             UPSTREAM_ERRORS.labels(kind=exc.code).inc()
             raise
         UPSTREAM_LATENCY.labels(path_class=path_class(captured.path)).observe(answer.elapsed)
-        record_latency(answer.elapsed)
+        self.counters.record_latency(answer.elapsed)
         return answer
 
     def enqueue(self, captured: CapturedRequest, route: Route) -> Queued:

@@ -587,9 +587,9 @@ def check_dockerignore(d: Deployment) -> list[str]:
 
 def check_console_script(d: Deployment) -> list[str]:
     target = d.pyproject.get("project", {}).get("scripts", {}).get("n8n-sidecar")
-    if target != "sidecar.cli:main":
+    if target != "sidecar.cli.main:main":
         return [f"pyproject: n8n-sidecar -> {target!r}"]
-    from sidecar.cli import main
+    from sidecar.cli.main import main
 
     missing = {"serve", "worker", "check"} - set(main.commands)
     return [f"n8n-sidecar has no {sorted(missing)}"] if missing else []

@@ -6,12 +6,13 @@ import time
 
 import redis
 
-from sidecar.cli_mode import collect_status, render_status
+from sidecar.cli.mode import collect_status, render_status
+from sidecar.http.metrics import render_redis_gauges
 from sidecar.queues.backpressure import FULL_KEY
-from sidecar.queues.gauges import WORKERS_KEY, render_queue_gauges
 from sidecar.settings import load_settings
 from sidecar.worker.circuit import CIRCUIT_KEY
 from sidecar.worker.pace import PACE_KEY
+from sidecar.worker.registry import WORKERS_KEY
 
 INBOUND = "flrts:webhooks:inbound"
 
@@ -38,9 +39,9 @@ def test_status_has_a_delivery_line(redis_url: str, rdb: redis.Redis) -> None:
 
 def test_metrics_show_the_circuit_the_pace_and_refusals(rdb: redis.Redis) -> None:
     seed(rdb)
-    text = render_queue_gauges(rdb, [INBOUND]).decode()
+    text = render_redis_gauges(rdb, [INBOUND]).decode()
     assert "sidecar_n8n_circuit_open 1.0" in text
     assert "sidecar_delivery_pace 7.0" in text
     assert f'sidecar_backlog_full_total{{queue="{INBOUND}"}} 7.0' in text
     rdb.delete(CIRCUIT_KEY)
-    assert "sidecar_n8n_circuit_open 0.0" in render_queue_gauges(rdb, [INBOUND]).decode()
+    assert "sidecar_n8n_circuit_open 0.0" in render_redis_gauges(rdb, [INBOUND]).decode()

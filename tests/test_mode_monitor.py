@@ -11,8 +11,8 @@ from support.alert_receiver import AlertReceiver
 from support.queues import wait_until
 
 from sidecar.events import STREAM_KEY
-from sidecar.mode import signals
 from sidecar.mode.alerts import Alerter
+from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import SIGNALS_SERIES, History, HistoryRecorder
 from sidecar.mode.latency import KEY as LATENCY_KEY
 from sidecar.mode.latency import LatencyReservoir
@@ -297,8 +297,9 @@ def test_a_blind_signal_is_alerted_once_at_start_up(
 
 
 def test_a_worker_flushes_its_answer_times(rdb: redis.Redis) -> None:
-    signals.record_latency(4.2)
-    flusher = SignalFlusher(rdb, interval=0.05).start()
+    counters = SignalCounters()
+    counters.record_latency(4.2)
+    flusher = SignalFlusher(rdb, interval=0.05, counters=counters).start()
     flusher.stop(1)
 
     members = [m.split(b":", 1)[0] for m in rdb.zrange(LATENCY_KEY, 0, -1)]

@@ -16,9 +16,9 @@ from support.queues import wait_until
 from sidecar.app import create_app
 from sidecar.queues import deadletters
 from sidecar.queues.connection import connect
-from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings
+from sidecar.worker.registry import live_worker_count
 from sidecar.worker.runner import Worker
 
 AUTH = {"Authorization": "Bearer op"}

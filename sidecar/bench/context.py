@@ -15,8 +15,8 @@ from sidecar.bench.options import Options
 from sidecar.bench.procs import Processes, answering, free_port, wait_until
 from sidecar.bench.progress import Progress
 from sidecar.bench.upstream import Upstream
-from sidecar.queues.gauges import live_worker_count
 from sidecar.settings import Settings
+from sidecar.worker.registry import live_worker_count
 
 PREFIX = "flrts"
 OPERATION = "webhooks:inbound"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import redis
-from flask import current_app, request
+from flask import request
 
 from sidecar.errors import BadRequest, NotFound, ServiceUnavailable
+from sidecar.http.state import current_state
 from sidecar.queues.intake import Intake
 from sidecar.queues.names import all_queues, resolve
 from sidecar.settings import Settings
@@ -15,12 +16,12 @@ MAX_PAGE = 500
 
 def settings() -> Settings:
     """The app's settings."""
-    return current_app.extensions["sidecar"].settings
+    return current_state().settings
 
 
 def intake() -> Intake:
     """The intake (every job write goes through it); 503 when the sidecar runs without Redis."""
-    found = current_app.extensions["sidecar"].intake
+    found = current_state().intake
     if found is None:
         raise ServiceUnavailable("queues need Redis: set REDIS_URL, REDIS_HOST or REDIS_SENTINELS")
     return found

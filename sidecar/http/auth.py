@@ -12,9 +12,10 @@ import hmac
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 
 from sidecar.errors import Forbidden, Unauthorized
+from sidecar.http.state import current_state
 
 RANK = {"viewer": 1, "operator": 2, "admin": 3}
 F = TypeVar("F", bound=Callable[..., object])
@@ -48,7 +49,7 @@ def require(role: str) -> Callable[[F], F]:
 
 def check(needed: str) -> str:
     """The caller's role if it is at least `needed`; Unauthorized / Forbidden otherwise."""
-    tokens = current_app.extensions["sidecar"].settings.admin_tokens
+    tokens = current_state().settings.admin_tokens
     if not tokens:
         raise Unauthorized("the management API is disabled: set SIDECAR_ADMIN_TOKENS")
     role = role_of(request.headers.get("Authorization"), tokens)

@@ -7,7 +7,7 @@ headers redacted (viewer_payload.py); operators and admins see all of it.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from sidecar.http.api_support import (
     MAX_PAGE,
@@ -18,6 +18,7 @@ from sidecar.http.api_support import (
     settings,
 )
 from sidecar.http.auth import require
+from sidecar.http.state import current_state
 from sidecar.http.viewer_payload import for_viewer
 from sidecar.queues import deadletters
 
@@ -42,7 +43,7 @@ def show_dead_letter(entry_id: str) -> Response:
     data = deadletters.opened(settings(), entry)
     redacted = g.role == "viewer"
     if redacted:
-        data = for_viewer(data, current_app.extensions["sidecar"].routes.signature_headers())
+        data = for_viewer(data, current_state().routes.signature_headers())
     return jsonify({**entry.summary(), "data": data, "redacted": redacted})
 
 

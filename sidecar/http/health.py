@@ -1,14 +1,12 @@
-"""Health and metrics: /healthz (liveness), /readyz (readiness), /metrics (Prometheus)."""
+"""Health: /healthz (liveness), /readyz (readiness). /metrics is http/metrics.py."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
-from sidecar.queues.gauges import render_queue_gauges
-from sidecar.queues.names import all_queues
-from sidecar.telemetry import render
+from sidecar.http.state import SidecarState, current_state
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger("sidecar.health")
@@ -26,7 +24,7 @@ def readyz() -> tuple[Response, int]:
 
     Unauthenticated, so a failure is named by its kind only; the details (addresses,
     error texts) go to the log."""
-    state = current_app.extensions["sidecar"]
+    state = current_state()
     n8n_ok, n8n_detail = state.upstream.healthy()
     redis_ok, redis_detail = state.redis_health()
     ready = n8n_ok or redis_ok
@@ -40,10 +38,9 @@ def readyz() -> tuple[Response, int]:
     return jsonify(body), 200 if ready else 503
 
 
-def _durability(state: object) -> dict | None:
+def _durability(state: SidecarState) -> dict | None:
     """What a 202 means on this Redis (cached reading; None without Redis or unreadable)."""
-    probe = getattr(state, "durability", None)
-    reading = probe.current() if probe is not None else None
+    reading = state.durability.current() if state.durability is not None else None
     if reading is None:
         return None
     return {k: v for k, v in reading.to_json().items() if k != "redisVersion"}
@@ -53,15 +50,3 @@ def _unavailable(backend: str, detail: str) -> str:
     """Log `detail` of a failed readiness check; the answer says only "unavailable"."""
     log.warning("readiness: %s unavailable: %s", backend, detail)
     return "unavailable"
-
-
-@blueprint.get("/metrics")
-def metrics() -> Response:
-    """Prometheus text exposition (unauthenticated, as SPEC §5 says), with queue gauges
-    read from Redis when it is configured."""
-    state = current_app.extensions["sidecar"]
-    payload, content_type = render()
-    if state.intake is not None:
-        queues = all_queues(state.settings.queue_prefix)
-        payload += render_queue_gauges(state.intake.client, queues)
-    return Response(payload, content_type=content_type)

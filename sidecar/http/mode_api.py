@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from sidecar.errors import BadRequest, Conflict
 from sidecar.http.api_support import json_body
 from sidecar.http.auth import require
+from sidecar.http.state import current_state
 from sidecar.mode.controller import Thresholds
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
@@ -16,7 +17,7 @@ CHOICES = ("single", "queue", "auto")
 
 
 def _report() -> Response:
-    state = current_app.extensions["sidecar"]
+    state = current_state()
     thresholds, sources = Thresholds.from_settings(state.settings), signal_sources(state.settings)
     return jsonify(mode_report(state.store, thresholds, sources=sources))
 
@@ -32,7 +33,7 @@ def get_mode() -> Response:
 @require("admin")
 def put_mode() -> Response:
     """{"mode": "single"|"queue"} pins the mode for every gateway; "auto" unpins."""
-    state = current_app.extensions["sidecar"]
+    state = current_state()
     wanted = json_body(required=True).get("mode")
     if wanted not in CHOICES:
         raise BadRequest(f"'mode' must be one of {', '.join(CHOICES)}")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from sidecar import __version__
-from sidecar.http.webhooks import PREFIXES
+from sidecar.paths import WEBHOOK_PREFIXES
 from sidecar.typed.models import MODELS
 
 blueprint = Blueprint("openapi", __name__)
@@ -407,7 +407,7 @@ def webhook_paths() -> dict[str, dict]:
     }
     operation = {"summary": "an n8n webhook", "parameters": [param("path")], "responses": outcomes}
     methods = ("get", "head", "post", "put", "patch", "delete", "options")
-    return {f"/{prefix}/{{path}}": dict.fromkeys(methods, operation) for prefix in PREFIXES}
+    return {f"/{prefix}/{{path}}": dict.fromkeys(methods, operation) for prefix in WEBHOOK_PREFIXES}
 
 
 def status_paths() -> dict[str, dict]:

@@ -10,21 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 
 from sidecar.capture import capture
+from sidecar.gateway_metrics import REQUESTS, path_class
 from sidecar.http.errors import error_answer
-from sidecar.mode.signals import record_webhook
+from sidecar.http.state import SidecarState
 from sidecar.paths import WEBHOOK_PREFIXES
 from sidecar.queues.intake import Queued
-from sidecar.telemetry import REQUESTS, path_class
 from sidecar.upstream import UpstreamResponse
 
-if TYPE_CHECKING:
-    from sidecar.app import SidecarState
-
-PREFIXES = WEBHOOK_PREFIXES
-PATH_STARTS = tuple(f"/{prefix}/" for prefix in PREFIXES)
+PATH_STARTS = tuple(f"/{prefix}/" for prefix in WEBHOOK_PREFIXES)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -66,13 +61,14 @@ class WebhookGateway:
 
     def __init__(self, fallback: WSGIApp, state: SidecarState) -> None:
         self.fallback, self.state = fallback, state
+        self.record_webhook = state.counters.record_webhook
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """Serve one request."""
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PATH_STARTS):
             return self.fallback(environ, start_response)
-        record_webhook()
+        self.record_webhook()
         mode = self.state.current_mode()  # once: the mode that decides is the one reported
         status, headers, body = self._answer(environ, mode)
         headers.append(("X-Sidecar-Mode", mode))

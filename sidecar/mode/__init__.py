@@ -1,6 +1,7 @@
 """Automatic single ⇄ queue switching (ADR-001 thresholds, SPEC §1, §5 /v1/mode, §6 alerts).
 
-signals.py     record_webhook() / record_latency() on the hot path; SignalSampler
+counters.py    SignalCounters: record_webhook() / record_latency() on the hot path
+signals.py     SignalSampler: the signals, sampled from the counters and the sources
 rate.py, latency.py, memory.py, n8n.py   the sources behind the four signals
 sources.py     what each signal measures (its source), and which are blind
 controller.py  the pure state machine: Controller(thresholds, clock).observe(signals)

@@ -43,6 +43,7 @@ from sidecar.mode.controller import (
 from sidecar.mode.store import iso
 from sidecar.queues.connection import translate
 from sidecar.redact import redact, url_secrets
+from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.alerts")
 
@@ -145,7 +146,9 @@ class Alerter:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, client: redis.Redis | None, **options: Any) -> Alerter:
+    def from_settings(
+        cls, settings: Settings, client: redis.Redis | None, **options: Any
+    ) -> Alerter:
         """An alerter for SIDECAR_ALERT_WEBHOOK_URL with SIDECAR_COOLDOWN_SECONDS."""
         return cls(client, settings.alert_webhook_url, settings.cooldown_seconds, **options)
 

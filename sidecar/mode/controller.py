@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sidecar.settings import Settings
+
 SINGLE, QUEUE = "single", "queue"
 MODES = (SINGLE, QUEUE)
 SIGNAL_NAMES = (
@@ -70,7 +72,7 @@ class Thresholds:
     eventloop_lag_seconds: float = 0.5  # n8n's p99 event-loop lag, beyond ADR-001
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Thresholds:
+    def from_settings(cls, settings: Settings) -> Thresholds:
         """The thresholds of a `sidecar.settings.Settings`."""
         return cls(
             webhooks_per_hour=settings.threshold_webhooks_per_hour,

@@ -12,7 +12,8 @@ Every SIDECAR_MONITOR_INTERVAL_SECONDS each gateway's Monitor:
    raises an alert for every controller event.
 
 Redis failing mid-tick raises `redis_unreachable` and the tick is skipped. Workers do not
-run a Monitor; they flush their latency samples with a `SignalFlusher`.
+run a Monitor; they flush their latency samples with a `SignalFlusher`. Both flush the
+counters (counters.py) made where the gateway app or the worker is built.
 """
 
 from __future__ import annotations
@@ -49,11 +50,13 @@ from sidecar.mode.controller import (
     Signals,
     Thresholds,
 )
+from sidecar.mode.counters import SignalCounters, flush_local
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.lock import EvaluatorLock, LocalLock
-from sidecar.mode.signals import LATENCY, SignalSampler, flush_local, latency_window_seconds
+from sidecar.mode.signals import SignalSampler
 from sidecar.mode.sources import signal_sources
 from sidecar.mode.store import ModeView, iso
+from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.mode.monitor")
 
@@ -104,34 +107,36 @@ class Periodic:
 
 
 class SignalFlusher(Periodic):
-    """For worker processes: flushes this process's latency (and rate) samples to Redis."""
+    """For worker processes: flushes the worker's latency (and rate) samples to Redis."""
 
-    def __init__(self, client: redis.Redis, interval: float) -> None:
+    def __init__(self, client: redis.Redis, interval: float, counters: SignalCounters) -> None:
         super().__init__(interval, "signal-flusher")
-        self.client = client
+        self.client, self.counters = client, counters
 
     def tick(self) -> bool:
         """Flush once; False when Redis refused."""
-        return flush_local(self.client)
+        return self.counters.flush(self.client)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop, then flush what is left."""
         super().stop(timeout)
-        flush_local(self.client)
+        self.counters.flush(self.client)
 
 
 class Monitor(Periodic):
     """The mode monitor of one gateway. Parameters: `settings`, `client` (None without
-    Redis); optional parts (built from settings when None): `store`, `alerter`, `sampler`,
-    `lock` (its TTL `lock_ttl_seconds`, default 3 intervals); health callables
+    Redis); optional parts (built from settings when None): `counters` (the gateway's, read
+    by the sampler unless `sampler` is given), `store`, `alerter`, `sampler`, `lock` (its
+    TTL `lock_ttl_seconds`, default 3 intervals); health callables
     `n8n_health() -> (ok, detail)` and `live_workers() -> int` (skipped when None);
     `history(signals, mode)` called with each sample the evaluator takes (history.py)."""
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         client: redis.Redis | None,
         *,
+        counters: SignalCounters | None = None,
         store: AnyStore | None = None,
         alerter: Alerter | None = None,
         sampler: SignalSampler | None = None,
@@ -148,8 +153,9 @@ class Monitor(Periodic):
         self.store = store or open_store(client)
         self.alerter = alerter or Alerter.from_settings(settings, client)
         if sampler is None:
-            LATENCY.window_seconds = latency_window_seconds(settings)
-        self.sampler = sampler or SignalSampler(settings, client)
+            counters = counters or SignalCounters.from_settings(settings)
+            sampler = SignalSampler(settings, client, rate=counters.rate, latency=counters.latency)
+        self.sampler = sampler
         self.sources = signal_sources(settings)
         ttl = lock_ttl_seconds or 3 * settings.monitor_interval_seconds
         self.lock = lock or (LocalLock() if client is None else EvaluatorLock(client, ttl))

@@ -1,13 +1,7 @@
 """The signals (ADR-001's three and n8n's event-loop lag), sampled; each source fails soft.
 
-Hot path (called per request / per delivery, no I/O, a short in-process lock):
-
-    record_webhook()          a webhook arrived at this gateway
-    record_latency(seconds)   n8n answered (passthrough or worker delivery) after `seconds`
-
-Both feed this process's default counters (`RATE`, `LATENCY`); `flush_local(client)`
-moves them to Redis and is called every SIDECAR_MONITOR_INTERVAL_SECONDS by the monitor
-(gateways) or a `SignalFlusher` (workers).
+The webhook and answer-time counts come from this process's counters (counters.py), made
+where the app or worker is built and handed to the sampler.
 
 `SignalSampler.sample()` builds a `Signals`: a source that fails (Redis down, n8n
 unreachable, a missing file) gives None and is logged once when it starts failing and
@@ -34,39 +28,9 @@ from sidecar.mode.memory import CGROUP_ROOT, host_memory_percent
 from sidecar.mode.n8n import N8nClient, eventloop_lag_seconds, resident_memory_bytes
 from sidecar.mode.rate import RateCounter
 from sidecar.mode.sources import blind_signals, reads_n8n_metrics
+from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.mode.signals")
-
-RATE = RateCounter()
-LATENCY = LatencyReservoir()
-
-
-def record_webhook() -> None:
-    """Count one webhook received by this process (hot path)."""
-    RATE.record()
-
-
-def record_latency(seconds: float) -> None:
-    """Keep one n8n answer time seen by this process (hot path)."""
-    LATENCY.record(seconds)
-
-
-def latency_window_seconds(settings: Any) -> float:
-    """How far back the p95 looks: the sustain period ("consistently"), at least 4 samples."""
-    return max(settings.sustain_seconds, 4 * settings.monitor_interval_seconds)
-
-
-def flush_local(
-    client: redis.Redis | None, rate: RateCounter = RATE, latency: LatencyReservoir = LATENCY
-) -> bool:
-    """Flush this process's counters to Redis; False (logged) when Redis refused them."""
-    try:
-        rate.flush(client)
-        latency.flush(client)
-    except Exception as exc:
-        log.warning("could not flush signal counters: %s", exc)
-        return False
-    return True
 
 
 class SoftSource:
@@ -93,20 +57,23 @@ class SoftSource:
 
 class SignalSampler:
     """Samples the signals. Parameters: `settings`, `client` (None without Redis), `n8n`
-    (an N8nClient; made from settings when None), the process counters, `cgroup_root`."""
+    (an N8nClient; made from settings when None), the process counters `rate` and `latency`
+    (fresh ones when None: then only what Redis holds is seen), `cgroup_root`."""
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         client: redis.Redis | None,
         n8n: N8nClient | None = None,
-        rate: RateCounter = RATE,
-        latency: LatencyReservoir = LATENCY,
+        rate: RateCounter | None = None,
+        latency: LatencyReservoir | None = None,
         cgroup_root: Path = CGROUP_ROOT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings, self.client, self.clock = settings, client, clock
-        self.rate, self.latency, self.cgroup_root = rate, latency, cgroup_root
+        self.rate = rate if rate is not None else RateCounter()
+        self.latency = latency if latency is not None else LatencyReservoir()
+        self.cgroup_root = cgroup_root
         key = settings.n8n_api_key.get_secret_value() if settings.n8n_api_key else None
         self.n8n = n8n or N8nClient(settings.n8n_url, key)
         self.sources = {

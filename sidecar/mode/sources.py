@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sidecar.settings import Settings
+
 GATEWAY_COUNT = "gateway count"
 N8N_API = "n8n API"
 N8N_METRICS = "n8n metrics"
@@ -45,13 +47,13 @@ class SignalSource:
         return {"source": self.source, "blind": self.blind}
 
 
-def has_api_key(settings: Any) -> bool:
+def has_api_key(settings: Settings) -> bool:
     """True when SIDECAR_N8N_API_KEY is set to something."""
-    key = getattr(settings, "n8n_api_key", None)
+    key = settings.n8n_api_key
     return bool(key is not None and key.get_secret_value())
 
 
-def signal_sources(settings: Any) -> dict[str, SignalSource]:
+def signal_sources(settings: Settings) -> dict[str, SignalSource]:
     """Every signal's source under `settings`."""
     if has_api_key(settings):
         execution = SignalSource(N8N_API)
@@ -67,11 +69,11 @@ def signal_sources(settings: Any) -> dict[str, SignalSource]:
     }
 
 
-def reads_n8n_metrics(settings: Any) -> bool:
+def reads_n8n_metrics(settings: Settings) -> bool:
     """True when n8n's /metrics is read: SIDECAR_MEMORY_SOURCE=n8n says n8n serves it."""
     return settings.memory_source == "n8n"
 
 
-def blind_signals(settings: Any) -> frozenset[str]:
+def blind_signals(settings: Settings) -> frozenset[str]:
     """The names of the blind signals under `settings`."""
     return frozenset(name for name, s in signal_sources(settings).items() if s.blind)

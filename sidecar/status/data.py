@@ -16,6 +16,7 @@ import redis
 
 from sidecar.errors import BackendUnavailable
 from sidecar.events import STREAM_KEY
+from sidecar.http.state import SidecarState
 from sidecar.mode.controller import SIGNAL_NAMES, ControllerState, Thresholds
 from sidecar.mode.history import (
     QUEUE_FIELDS,
@@ -29,10 +30,10 @@ from sidecar.mode.history import (
 from sidecar.mode.report import mode_report
 from sidecar.queues import deadletters
 from sidecar.queues.connection import translate
-from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.status.svg import Band, Chart, Line, render_chart, render_timeline, segments
+from sidecar.worker.registry import live_worker_count
 
 log = logging.getLogger("sidecar.status")
 
@@ -66,7 +67,7 @@ class StatusPage:
     problems: list[str] = field(default_factory=list)
 
 
-def gather(state: Any, now: float, window: str) -> StatusPage:
+def gather(state: SidecarState, now: float, window: str) -> StatusPage:
     """The page's content at `now` for the chart window `window` ('24h' or '7d')."""
     thresholds = Thresholds.from_settings(state.settings)
     page = StatusPage(mode_report(state.store, thresholds), window, now)
@@ -84,14 +85,16 @@ def gather(state: Any, now: float, window: str) -> StatusPage:
     return page
 
 
-def n8n_protection(state: Any) -> dict[str, Any] | None:
+def n8n_protection(state: SidecarState) -> dict[str, Any] | None:
     """The n8n circuit breaker and pace, once the sidecar has them (None until then)."""
     found = {name: getattr(state, name, None) for name in ("circuit", "pace")}
     shown = {name: part.to_dict() for name, part in found.items() if part is not None}
     return shown or None
 
 
-def _history(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
+def _history(
+    page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
+) -> None:
     """Mode timelines (24 h and 7 d) and one chart per signal over the chosen window."""
     rows = History(client).rows(SIGNALS_SERIES, page.now - WINDOWS["7d"])
     modes = column(rows, SIGNAL_FIELDS, "mode")
@@ -162,7 +165,9 @@ def _band(start: float, end: float, kind: str, running: bool = False) -> Band:
     return Band(start, end, f"{kind} window ({state})", css + (" running" if running else ""))
 
 
-def _queues(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
+def _queues(
+    page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
+) -> None:
     """Per queue: counts now, and depth / throughput charts when it has history."""
     names = all_queues(state.settings.queue_prefix)
     counts = queue_counts(client, names)
@@ -205,7 +210,7 @@ def reason(error: str) -> str:
 
 
 def _dead_letters(
-    page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds
+    page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
 ) -> None:
     """Count, newest entries, and the reasons of the newest REASONS_SAMPLE grouped
     (summaries only, never payloads)."""
@@ -219,11 +224,15 @@ def _dead_letters(
     }
 
 
-def _workers(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
+def _workers(
+    page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
+) -> None:
     page.workers = live_worker_count(client)
 
 
-def _alerts(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
+def _alerts(
+    page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
+) -> None:
     """The newest alerts from the event stream."""
     with translate():
         rows = client.xrevrange(STREAM_KEY, count=500)

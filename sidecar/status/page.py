@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any
 
 from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     g,
     make_response,
     redirect,
@@ -33,6 +31,7 @@ from flask import (
 
 from sidecar.errors import BadRequest, Conflict, Forbidden
 from sidecar.http.api_support import queue_param, redis_client
+from sidecar.http.state import SidecarState, current_state
 from sidecar.queues import deadletters
 from sidecar.queues.overview import set_paused
 from sidecar.settings import Settings
@@ -50,9 +49,9 @@ def install(app: Flask, settings: Settings) -> None:
     app.register_blueprint(blueprint)
 
 
-def _state() -> Any:
-    """The app's SidecarState (not imported: sidecar.app imports this module)."""
-    return current_app.extensions["sidecar"]
+def _state() -> SidecarState:
+    """The app's SidecarState."""
+    return current_state()
 
 
 def _tokens() -> dict[str, str]:

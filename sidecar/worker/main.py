@@ -6,6 +6,7 @@ import click
 
 from sidecar.errors import ConfigError
 from sidecar.logs import configure_logging
+from sidecar.mode.counters import SignalCounters
 from sidecar.mode.monitor import SignalFlusher
 from sidecar.queues.connection import connect, ping
 from sidecar.queues.names import all_queues, dead_letter_queue, resolve
@@ -35,8 +36,11 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int | None, b
     if not ok:
         click.echo(f"error: {detail}", err=True)
         return 1
-    worker = Worker(settings, client, names, concurrency or settings.worker_concurrency, burst)
-    flusher = SignalFlusher(client, settings.monitor_interval_seconds).start()  # n8n latencies
+    counters = SignalCounters()  # n8n's answer times, flushed for the gateways' monitor
+    worker = Worker(
+        settings, client, names, concurrency or settings.worker_concurrency, burst, counters
+    )
+    flusher = SignalFlusher(client, settings.monitor_interval_seconds, counters).start()
     try:
         return worker.run()
     finally:

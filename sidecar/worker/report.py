@@ -8,9 +8,9 @@ import time
 import redis
 
 from sidecar.queues.backpressure import refused_counts
-from sidecar.queues.gauges import WORKERS_KEY
 from sidecar.worker.circuit import Circuit
 from sidecar.worker.pace import total_pace
+from sidecar.worker.registry import live_worker_names
 
 LIVE_SECONDS = 60
 
@@ -19,7 +19,7 @@ def delivery_status(client: redis.Redis) -> dict:
     """{"circuit": open|closed, "outageSeconds", "reason", "pace", "backlogFull": {queue: n}}."""
     now = time.time()
     state = Circuit(client).state()
-    live = {m.decode() for m in client.zrangebyscore(WORKERS_KEY, now - LIVE_SECONDS, "+inf")}
+    live = live_worker_names(client, LIVE_SECONDS, now)
     return {
         "circuit": "open" if state.open else "closed",
         "outageSeconds": round(state.outage_seconds(now), 1),

@@ -25,10 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 import redis
 
 from sidecar.errors import BackendUnavailable
-from sidecar.mode.signals import record_latency
+from sidecar.mode.counters import SignalCounters
 from sidecar.queues.backpressure import DRAIN_TTL_SECONDS, drain_key
 from sidecar.queues.connection import translate
-from sidecar.queues.gauges import check_in, check_out
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
     JOB_PREFIX,
@@ -49,6 +48,7 @@ from sidecar.worker.execute import JobExecutor
 from sidecar.worker.gate import Gate
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
+from sidecar.worker.registry import check_in, check_out
 from sidecar.worker.wakeup import Waker
 
 log = logging.getLogger("sidecar.worker")
@@ -62,7 +62,8 @@ class Worker:
     """Delivers jobs from `queues` with `concurrency` deliveries in flight.
 
     Parameters: `settings`, `client` (Redis), `queues` (full queue names), `concurrency`,
-    `burst` (exit once every queue, retry schedule and lock set is empty).
+    `burst` (exit once every queue, retry schedule and lock set is empty), `counters` (this
+    process's signal counters, which keep n8n's answer times; fresh ones when None).
     """
 
     def __init__(
@@ -72,9 +73,11 @@ class Worker:
         queues: list[str],
         concurrency: int,
         burst: bool = False,
+        counters: SignalCounters | None = None,
     ) -> None:
         self.settings, self.client, self.queues = settings, client, queues
         self.concurrency, self.burst = concurrency, burst
+        self.counters = counters if counters is not None else SignalCounters()
         self.name = f"sidecar-{socket.gethostname()}-{os.getpid()}"
         self.exec_id = uuid.uuid4().hex[:12]
         self.scripts = Scripts(client)
@@ -246,7 +249,8 @@ class Worker:
             else:
                 outcome = self.executor.run(job)
                 if outcome.status is not None:
-                    record_latency(outcome.duration)  # n8n's answer time: an ADR-001 signal
+                    # n8n's answer time: an ADR-001 signal
+                    self.counters.record_latency(outcome.duration)
         except Exception as exc:  # never lose a job to a bug: record it as a failed attempt
             log.exception("delivery of job %s crashed", job.id)
             outcome = Outcome("retry", error=f"delivery crashed: {exc!r}")

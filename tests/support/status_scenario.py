@@ -19,9 +19,9 @@ from sidecar.mode.controller import QUEUE, Controller, ControllerState, Signals,
 from sidecar.mode.history import History
 from sidecar.mode.store import ModeStore
 from sidecar.queues.deadletters.entries import add_dead_letter, entry_for
-from sidecar.queues.gauges import check_in
 from sidecar.queues.names import inbound_queue
 from sidecar.settings import Settings
+from sidecar.worker.registry import check_in
 
 MINUTES = 6 * 60
 CAPACITY_PER_MINUTE = 11.0  # what single-mode n8n would have kept up with

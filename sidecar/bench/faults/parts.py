@@ -17,7 +17,7 @@ from sidecar.bench.context import NO_LIMIT, OPERATION, Bench, Gateway
 from sidecar.bench.procs import BenchError, Processes, free_port, wait_until
 from sidecar.bench.redis_server import SHIPPED_CONFIG
 from sidecar.bench.sentinel import redis_binary
-from sidecar.queues.gauges import live_worker_count
+from sidecar.worker.registry import live_worker_count
 
 # Stalled-job recovery shrunk from 30 s + 30 s so ten kills fit in the run; the recovery
 # time scales with SIDECAR_LOCK_SECONDS + SIDECAR_STALLED_INTERVAL_SECONDS.

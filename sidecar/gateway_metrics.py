@@ -1,21 +1,10 @@
-"""Prometheus metrics of the gateway, and their text exposition.
-
-With several gunicorn workers, `serve` sets PROMETHEUS_MULTIPROC_DIR before the app is
-imported and `render()` aggregates every process's samples.
+"""Prometheus counters of the gateway's request handling: requests answered, n8n's answer
+time and errors, webhooks enqueued, fallbacks. Exposed by /metrics (http/metrics.py).
 """
 
 from __future__ import annotations
 
-import os
-
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Histogram
 
 from sidecar.paths import WEBHOOK_PREFIXES
 
@@ -67,12 +56,3 @@ def path_class(path: str) -> str:
     first = path.lstrip("/").split("/", 1)[0]
     known = {*WEBHOOK_PREFIXES, "v1", "healthz", "readyz", "metrics", "openapi.json"}
     return first if first in known else "other"
-
-
-def render() -> tuple[bytes, str]:
-    """The Prometheus text exposition and its content type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST

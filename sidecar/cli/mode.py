@@ -8,7 +8,7 @@ import time
 
 import click
 
-from sidecar.cli_support import fail, settings_or_exit
+from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.mode.backlog import dead_letter_size
 from sidecar.mode.controller import Thresholds
@@ -17,11 +17,11 @@ from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
 from sidecar.queues.connection import connect, translate
 from sidecar.queues.durability import read_durability
-from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.settings import Settings
 from sidecar.status.sparkline import render_sparklines, signal_minutes
+from sidecar.worker.registry import live_worker_count
 from sidecar.worker.report import delivery_status, render_delivery
 
 COLUMNS = ("waiting", "active", "delayed", "completed", "failed", "paused")

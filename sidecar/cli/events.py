@@ -6,7 +6,7 @@ import json
 
 import click
 
-from sidecar.cli_support import fail, settings_or_exit
+from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.events import read_events, valid_stream_id
 from sidecar.queues.connection import connect

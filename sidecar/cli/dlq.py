@@ -9,7 +9,7 @@ from collections.abc import Callable
 import click
 import redis
 
-from sidecar.cli_support import fail, settings_or_exit
+from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError, Rejected
 from sidecar.queues import deadletters
 from sidecar.queues.connection import connect

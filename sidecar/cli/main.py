@@ -10,10 +10,10 @@ import sys
 import click
 
 from sidecar.bench.cli import bench
-from sidecar.cli_dlq import dlq
-from sidecar.cli_events import events
-from sidecar.cli_mode import mode, status
-from sidecar.cli_support import routes_or_exit, settings_or_exit
+from sidecar.cli.dlq import dlq
+from sidecar.cli.events import events
+from sidecar.cli.mode import mode, status
+from sidecar.cli.support import routes_or_exit, settings_or_exit
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

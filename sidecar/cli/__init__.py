@@ -1,0 +1,1 @@
+"""The `n8n-sidecar` command line: the group in `main`, one module per command family."""
