@@ -13,9 +13,9 @@ from __future__ import annotations
 import sys
 
 from sidecar.bench.context import NO_LIMIT, OPERATION, Bench
+from sidecar.bench.errors import BenchError
 from sidecar.bench.jobs import captured_webhook, prefill
 from sidecar.bench.load import SEQUENCE
-from sidecar.bench.procs import BenchError
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.scenarios.deliver import wait_for_exit
 from sidecar.bench.stats import percentile
