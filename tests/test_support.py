@@ -1,5 +1,6 @@
 """Tests of the test infrastructure: real redis-server and the fake n8n."""
 
+import ast
 import base64
 import http.client
 import json
@@ -26,6 +27,7 @@ from sidecar.harness.n8n_standin.remote import WORKFLOW_STARTED
 from sidecar.harness.ports import free_port
 from sidecar.harness.processes import Processes
 from sidecar.harness.redis_server import RedisServer
+from sidecar.harness.sidecar_processes import ROOT
 
 
 def raw_exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
@@ -462,3 +464,32 @@ def test_python_stand_in_runs_in_its_own_process_without_node(
             upstream.require_node("n8n-outage")
     finally:
         procs.stop_all()
+
+
+# --- who may use the harness ---
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports (absolute imports)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    return names
+
+
+def test_only_the_bench_and_the_tests_import_the_harness() -> None:
+    package = ROOT / "sidecar"
+    users = {
+        path.relative_to(package).parts[0]
+        for path in package.rglob("*.py")
+        if any(name.startswith("sidecar.harness") for name in imported_modules(path))
+    }
+    assert users <= {"bench", "harness"}
+
+
+def test_the_harness_imports_nothing_of_the_bench() -> None:
+    for path in (ROOT / "sidecar" / "harness").rglob("*.py"):
+        assert not any(name.startswith("sidecar.bench") for name in imported_modules(path)), path
