@@ -40,6 +40,11 @@ def answers(client: redis.Redis, question: Callable[[redis.Redis], object]) -> b
         client.close()
 
 
+def replica_link_up(client: redis.Redis) -> bool:
+    """True when a replica's link to its primary is up (it is in sync)."""
+    return client.info("replication").get("master_link_status") == "up"
+
+
 def redis_binary(name: str = "redis-server") -> str:
     """Path of `name` (redis-server, redis-sentinel); HarnessError naming the package."""
     binary = shutil.which(name)

@@ -12,7 +12,7 @@ from redis.sentinel import Sentinel
 
 from sidecar.harness.ports import free_port
 from sidecar.harness.processes import Processes
-from sidecar.harness.redis_server import answers, redis_binary
+from sidecar.harness.redis_server import answers, redis_binary, replica_link_up
 
 MASTER = "mymaster"
 DOWN_AFTER_MS = 1000
@@ -122,15 +122,10 @@ class SentinelSet:
         return answers(self._client(port), redis.Redis.ping)
 
     def _replica_synced(self) -> bool:
-        return answers(self._client(self.data_ports[1]), _link_up)
+        return answers(self._client(self.data_ports[1]), replica_link_up)
 
     def _knows_primary(self, port: int) -> bool:
         return answers(self._sentinel_client(port), _names_primary)
-
-
-def _link_up(client: redis.Redis) -> bool:
-    """True when a replica's link to its primary is up."""
-    return client.info("replication").get("master_link_status") == "up"
 
 
 def _names_primary(client: redis.Redis) -> bool:

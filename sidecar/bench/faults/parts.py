@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from sidecar.bench.context import NO_LIMIT, OPERATION, Bench, Gateway
 from sidecar.bench.errors import BenchError
 from sidecar.harness.processes import Processes
 from sidecar.harness.redis_server import SHIPPED_CONFIG, RedisServer
+from sidecar.harness.sidecar_processes import sidecar_argv
 from sidecar.queues.gauges import live_worker_count
 
 # Stalled-job recovery shrunk from 30 s + 30 s so ten kills fit in the run; the recovery
@@ -64,7 +64,7 @@ def start_workers(
 
 def start_worker(bench: Bench, **settings: str) -> subprocess.Popen:
     """One worker, not waited for (a supervisor's restart)."""
-    argv = [sys.executable, "-m", "sidecar", "worker", "--queue", OPERATION]
+    argv = sidecar_argv("worker", "--queue", OPERATION)
     env = bench.env(SIDECAR_WORKER_LIMIT_MAX=NO_LIMIT, **settings)
     return bench.procs.start(
         "worker", [*argv, "--concurrency", str(bench.options.concurrency)], env

@@ -6,18 +6,18 @@ may be lost with the last second in a crash), SIDECAR_DURABLE_ACK with appendfsy
 
 from __future__ import annotations
 
-import time
-
 from sidecar.bench.context import Bench
 from sidecar.bench.faults.parts import READ_TIMEOUT_S, fault_redis, queue_gateway
 from sidecar.bench.load import send_closed_loop
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.stats import latency_summary_ms, ratio
-from sidecar.harness.redis_server import RedisServer
+from sidecar.harness.redis_server import RedisServer, answers, replica_link_up
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.durability import read_durability
 
 ALWAYS = ("--appendfsync", "always")
 DURABLE = {"SIDECAR_DURABLE_ACK": "true"}
+SYNC_POLL_SECONDS = 0.05
 
 
 def measure(bench: Bench, server: RedisServer, count: int, **settings: str) -> dict:
@@ -39,12 +39,12 @@ def measure(bench: Bench, server: RedisServer, count: int, **settings: str) -> d
 def with_replica(bench: Bench, primary: RedisServer) -> RedisServer:
     """A replica of `primary`, once in sync."""
     replica = fault_redis(bench.procs, "--replicaof", "127.0.0.1", str(primary.port))
-    client = replica.client(socket_timeout=READ_TIMEOUT_S)
-    try:
-        while client.info("replication").get("master_link_status") != "up":
-            time.sleep(0.05)
-    finally:
-        client.close()
+    wait_until(
+        lambda: answers(replica.client(socket_timeout=READ_TIMEOUT_S), replica_link_up),
+        bench.options.timeout,
+        "the replica to be in sync",
+        SYNC_POLL_SECONDS,
+    )
     return replica
 
 
