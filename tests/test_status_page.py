@@ -9,10 +9,10 @@ import time
 import pytest
 import redis
 from flask.testing import FlaskClient
-from support.fake_n8n import FakeN8n
 from support.status_scenario import replay
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.queues.overview import paused_key
 from sidecar.settings import load_settings
 from sidecar.status.session import COOKIE_NAME, session_key

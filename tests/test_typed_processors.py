@@ -10,8 +10,8 @@ import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from support.fake_n8n import FakeN8n, Reply
 
+from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.typed import processors
 from sidecar.typed.models import validate
 from sidecar.typed.processors import (
