@@ -9,10 +9,11 @@ import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from support.abuse import TALLY
-from support.fake_n8n import FakeN8n
-from support.ports import free_port
-from support.processes import Gateway, Worker
-from support.redis_server import RedisServer
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.ports import free_port
+from sidecar.harness.redis_server import RedisServer
+from sidecar.harness.sidecar_processes import Gateway, Worker
 
 # --- real services ---
 # A real redis-server subprocess and a real HTTP fake of n8n, each on a free port of
@@ -102,7 +103,7 @@ class Processes:
         for worker in self.workers:
             worker.close()
         for gateway in self.gateways:
-            gateway.kill()
+            gateway.close()
 
 
 @pytest.fixture

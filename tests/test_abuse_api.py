@@ -25,11 +25,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from support.abuse import budget, tally
 from support.dead_letters import make_dead_letters
-from support.fake_n8n import FakeN8n
-from support.ports import free_port
 
 from sidecar.app import create_app
 from sidecar.events import publish_event
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.ports import free_port
 from sidecar.http.auth import RANK
 from sidecar.queues.connection import connect
 from sidecar.settings import Settings, load_settings

@@ -30,10 +30,10 @@ import requests
 from hypothesis import given, note
 from hypothesis import strategies as st
 from support.abuse import budget, tally
-from support.fake_n8n import FakeN8n, Received
-from support.processes import Gateway
 from support.raw_http import RawAnswer, raw_exchange
 
+from sidecar.harness.n8n_standin import FakeN8n, Received
+from sidecar.harness.sidecar_processes import Gateway
 from sidecar.paths import WEBHOOK_PREFIXES
 
 SECRET = "abuse-suite-secret"

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 from support.alert_receiver import AlertReceiver
-from support.fake_n8n import FakeN8n
-from support.processes import Gateway, Worker
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.sidecar_processes import Gateway, Worker
 
 # 6 s rate window: 3000/h is 5 webhooks in 6 s; recovery below 0.7 x 3000 = 2100/h.
 SETTINGS = {

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import redis
 import requests
-from support.fake_n8n import FakeN8n
-from support.queues import INBOUND, counts, wait_until, webhooks
+from support.queues import INBOUND, counts, webhooks
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BacklogFull
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.backpressure import (
     MAX_RETRY_AFTER,
     drain_key,

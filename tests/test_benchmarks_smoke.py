@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.processes import ROOT, sidecar_env
 
 from sidecar.bench.options import SCENARIOS
 from sidecar.bench.report import Outcome, Row, render_table
 from sidecar.bench.stats import percentile
+from sidecar.harness.sidecar_processes import ROOT, sidecar_env
 
 
 def run_bench(*args: str, timeout: float = 390) -> subprocess.CompletedProcess:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from support.fake_n8n import FakeN8n
-from support.ports import free_port
-from support.processes import ROOT, sidecar_env
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.ports import free_port
+from sidecar.harness.sidecar_processes import ROOT, sidecar_env
 
 
 def run_cli(*args: str, **settings: object) -> subprocess.CompletedProcess:

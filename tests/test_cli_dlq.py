@@ -6,10 +6,10 @@ import json
 
 import pytest
 from support.dead_letters import make_dead_letters
-from support.fake_n8n import FakeN8n
 from test_cli import run_cli
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.settings import load_settings
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import redis
-from support.fake_n8n import FakeN8n
 from test_cli import run_cli
 
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.mode.controller import Signals
 from sidecar.mode.history import History
 from sidecar.status.sparkline import per_minute, sparkline

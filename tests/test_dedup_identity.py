@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import redis
 from flask.testing import FlaskClient
-from support.fake_n8n import FakeN8n
-from support.queues import INBOUND, wait_until
+from support.queues import INBOUND
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.waiting import wait_until
 from sidecar.settings import load_settings
 
 ROUTES = """

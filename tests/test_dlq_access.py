@@ -13,9 +13,9 @@ import redis
 from cryptography.fernet import Fernet
 from flask.testing import FlaskClient
 from support.dead_letters import deliver_all, make_dead_letters
-from support.fake_n8n import FakeN8n
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.settings import Settings, load_settings
 
 TOKENS = "viewer:v-token,operator:o-token,admin:a-token"

@@ -11,11 +11,11 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 from support.dead_letters import deliver_all, make_dead_letters
-from support.fake_n8n import FakeN8n
-from support.queues import wait_until
 
 from sidecar.app import create_app
 from sidecar.events import STREAM_KEY
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.connection import connect
 from sidecar.queues.deadletters import newest_entries
 from sidecar.queues.deadletters.entries import DEAD_LETTER_FUNC, entry_for

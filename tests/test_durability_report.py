@@ -7,11 +7,11 @@ import json
 import logging
 
 import pytest
-from support.fake_n8n import FakeN8n
-from support.queues import wait_until
 from test_cli import run_cli
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.durability import read_durability
 from sidecar.settings import load_settings
 

@@ -8,11 +8,11 @@ import threading
 
 import pytest
 import redis
-from support.queues import wait_until
-from support.redis_server import RedisServer
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import ServiceUnavailable
+from sidecar.harness.redis_server import RedisServer
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.durability import read_durability, version_tuple
 from sidecar.queues.durable_ack import AckBatcher, NotDurable
 from sidecar.queues.intake import Intake

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import requests
-from support.ports import free_port
-from support.queues import wait_until
+
+from sidecar.harness.ports import free_port
+from sidecar.harness.waiting import wait_until
 
 PASSWORD = "Sup3rSecretPw"
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 import redis
-from support.processes import ROOT, sidecar_env
 from test_cli import run_cli
 
 from sidecar.app import create_app
 from sidecar.events import STREAM_MAXLEN, add_event, read_events
+from sidecar.harness.sidecar_processes import ROOT, sidecar_env
 from sidecar.settings import load_settings
 
 AUTH = {"Authorization": "Bearer v"}

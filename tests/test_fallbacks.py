@@ -14,8 +14,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 import requests
-from support.fake_n8n import FakeN8n, Reply
-from support.processes import Gateway
 from support.queues import (
     INBOUND,
     counts,
@@ -23,11 +21,14 @@ from support.queues import (
     fetch,
     received_for,
     status,
-    wait_until,
     wait_webhooks,
     webhooks,
 )
-from support.redis_server import RedisServer
+
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.redis_server import RedisServer
+from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

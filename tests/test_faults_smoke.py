@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.processes import ROOT, sidecar_env
+from sidecar.harness.sidecar_processes import ROOT, sidecar_env
 
 FAULTS = ("worker_kill", "redis_down", "gateway_sigterm")
 

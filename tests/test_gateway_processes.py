@@ -11,9 +11,9 @@ from pathlib import Path
 
 import requests
 from prometheus_client.multiprocess import MultiProcessCollector
-from support.fake_n8n import FakeN8n
-from support.processes import Gateway
 
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.sidecar_processes import Gateway
 from sidecar.server import SHARED_MEMORY_DIR, GatewayServer
 from sidecar.settings import load_settings
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 
 import requests
-from support.fake_n8n import FakeN8n, Reply
-from support.processes import Gateway
-from support.queues import wait_until
+
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.waiting import wait_until
 
 
 def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(n8n: FakeN8n, procs) -> None:

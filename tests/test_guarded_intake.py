@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from support.fake_n8n import FakeN8n
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.settings import load_settings
 
 ROUTES = """

@@ -15,12 +15,12 @@ from flask.testing import FlaskClient
 from redis.client import Pipeline
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from support.fake_n8n import FakeN8n
-from support.queues import wait_until
 
 from sidecar.app import create_app
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import Duplicate
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.waiting import wait_until
 from sidecar.http import jobs_api
 from sidecar.queues.intake import Intake
 from sidecar.settings import load_settings

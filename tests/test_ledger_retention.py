@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 
 import redis
-from support.fake_n8n import FakeN8n
-from support.processes import Gateway
 from support.queues import INBOUND, counts, dead_letters, enqueue, status, webhooks
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.sidecar_processes import Gateway
 
 BURST = ("--burst", "--queue", "webhooks:inbound")
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
-from support.fake_n8n import FakeN8n
-from support.processes import Gateway
 from support.queues import INBOUND, counts, dead_letters, enqueue, webhooks
 
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.sidecar_processes import Gateway
 from sidecar.settings import load_settings
 from sidecar.worker import runner
 from sidecar.worker.runner import Worker

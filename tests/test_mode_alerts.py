@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from support.alert_receiver import AlertReceiver
 
 from sidecar.events import STREAM_KEY
+from sidecar.harness.ports import free_port
 from sidecar.mode.alerts import Alert, Alerter, alert_from_event
 from sidecar.mode.controller import Event, Signals
 
@@ -222,8 +223,6 @@ def test_controller_events_become_alerts() -> None:
 def test_a_failed_post_is_logged_without_the_webhook_urls_token(
     make_alerter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from support.ports import free_port
-
     url = f"http://127.0.0.1:{free_port()}/bot123:TOKENsecret/send?key=QuerySecret"
     alerter = make_alerter(None, url, 60, attempts=1)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import redis
 from support.alert_receiver import AlertReceiver
-from support.queues import wait_until
 
 from sidecar.events import STREAM_KEY
+from sidecar.harness.waiting import wait_until
 from sidecar.mode.alerts import Alerter
 from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import SIGNALS_SERIES, History, HistoryRecorder

@@ -10,8 +10,9 @@ from collections import Counter
 
 import requests
 from conftest import FAST_QUEUE_SETTINGS
-from support.fake_n8n import FakeN8n
-from support.queues import wait_until
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.waiting import wait_until
 
 SENDERS = 4
 PATH = "/webhook/echo/switching"

@@ -7,10 +7,10 @@ import time
 import uuid
 
 import pytest
-from support.fake_n8n import FakeN8n
 from test_cli import run_cli
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.settings import load_settings
 
 ADMIN, VIEWER = {"Authorization": "Bearer a"}, {"Authorization": "Bearer v"}

@@ -4,11 +4,12 @@ first not listening at all, then started on the same port."""
 from __future__ import annotations
 
 import redis
-from support.fake_n8n import FakeN8n, Reply
-from support.ports import free_port
-from support.processes import Gateway
-from support.queues import INBOUND, counts, dead_letters, enqueue, wait_until, webhooks
+from support.queues import INBOUND, counts, dead_letters, enqueue, webhooks
 
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.ports import free_port
+from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.waiting import wait_until
 from sidecar.worker.circuit import CIRCUIT_KEY, OUTAGE_ERROR, RECOVERED_KEY
 
 PATH = "/webhook/respond-immediately"

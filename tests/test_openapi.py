@@ -8,10 +8,10 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from support.dead_letters import make_dead_letters
-from support.fake_n8n import FakeN8n
 
 from sidecar.app import create_app
 from sidecar.events import add_event
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 from sidecar.typed.models import MODELS

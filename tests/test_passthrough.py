@@ -16,10 +16,11 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.fake_n8n import N8N_PREFIXES, FakeN8n
-from support.processes import Gateway
 from support.queues import wait_webhooks, webhooks
 from support.raw_http import raw_request
+
+from sidecar.harness.n8n_standin import N8N_PREFIXES, FakeN8n
+from sidecar.harness.sidecar_processes import Gateway
 
 
 @pytest.fixture(scope="module")

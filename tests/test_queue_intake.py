@@ -10,12 +10,12 @@ import redis
 import requests
 from rq import Queue
 from rq.job import JobStatus
-from support.fake_n8n import N8N_PREFIXES, FakeN8n
-from support.processes import Gateway
 from support.queues import INBOUND, counts, fetch, wait_webhooks, webhooks
 from support.raw_http import raw_request
 
 from sidecar.capture import CapturedRequest
+from sidecar.harness.n8n_standin import N8N_PREFIXES, FakeN8n
+from sidecar.harness.sidecar_processes import Gateway
 
 PASSTHROUGH_PREFIXES = [p for p in N8N_PREFIXES if p != "webhook"]  # not queued
 

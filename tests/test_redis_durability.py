@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import pytest
 import requests
 from conftest import FAST_QUEUE_SETTINGS
-from support.fake_n8n import FakeN8n
 from support.queues import counts, status, webhooks
-from support.redis_server import RedisServer
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.redis_server import RedisServer
 
 AOF = ("--appendonly", "yes", "--appendfsync", "always")
 WEBHOOKS = 40

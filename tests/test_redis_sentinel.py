@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from sidecar.bench.procs import Processes
-from sidecar.bench.sentinel import SentinelSet
 from sidecar.errors import ConfigError
+from sidecar.harness.processes import Processes
+from sidecar.harness.sentinel import SentinelSet
 from sidecar.queues.connection import connect, sentinel_options
 from sidecar.settings import load_settings
 

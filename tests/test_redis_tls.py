@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from support.ports import free_port
-from support.redis_server import RedisServer
 from support.tls import TlsFiles, make_tls_files
 
 from sidecar.errors import ConfigError
+from sidecar.harness.ports import free_port
+from sidecar.harness.redis_server import RedisServer
 from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 import redis
 from flask.testing import FlaskClient
-from support.fake_n8n import FakeN8n, Reply
-from support.queues import received_for, status, wait_until
+from support.queues import received_for, status
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.waiting import wait_until
 from sidecar.settings import load_settings
 
 PATH = "/webhook/echo/resend"

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from support.fake_n8n import FakeN8n
 from support.n8n_paths import n8n_webhook_name
-from support.processes import Gateway
 from support.queues import webhooks
 from support.raw_http import raw_request
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.sidecar_processes import Gateway
 
 ROUTES = """
 - match: /webhook/github

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from support.browser import browser_page, chromium_path, served
-from support.fake_n8n import FakeN8n
 from support.status_scenario import MINUTES, replay
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 

@@ -9,13 +9,14 @@ import time
 import pytest
 import redis
 from flask.testing import FlaskClient
-from support.fake_n8n import FakeN8n
 from support.status_scenario import replay
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.queues.overview import paused_key
 from sidecar.settings import load_settings
 from sidecar.status.session import COOKIE_NAME, session_key
+from sidecar.worker.circuit import Circuit
 
 TOKENS = "viewer:v-token,operator:o-token,admin:a-token"
 INBOUND = "flrts:webhooks:inbound"
@@ -195,16 +196,20 @@ def test_without_redis_the_page_still_renders(n8n: FakeN8n) -> None:
     assert 'id="mode-now">single<' in html and "no Redis configured" in html
 
 
-def test_the_n8n_protection_section_appears_only_when_the_sidecar_has_it(
-    client: FlaskClient,
+def test_the_n8n_protection_section_shows_the_workers_circuit_and_pace(
+    client: FlaskClient, rdb: redis.Redis
 ) -> None:
-    class Circuit:
-        def to_dict(self) -> dict:
-            return {"state": "open", "opened": "2026-11-29T10:00:00Z"}
+    signed_in(client, "v-token")
+    html = client.get("/status").get_data(as_text=True)
+    assert 'id="n8n-protection"' in html and "closed" in html
 
+    Circuit(rdb).open("connection refused")
+    html = client.get("/status").get_data(as_text=True)
+    section = html[html.index('id="n8n-protection"') :]
+    assert ">open<" in section and "connection refused" in section
+
+
+def test_without_redis_there_is_no_n8n_protection_section(n8n: FakeN8n) -> None:
+    client = create_app(make_settings(n8n, None)).test_client()
     signed_in(client, "v-token")
     assert 'id="n8n-protection"' not in client.get("/status").get_data(as_text=True)
-
-    client.application.extensions["sidecar"].circuit = Circuit()
-    html = client.get("/status").get_data(as_text=True)
-    assert 'id="n8n-protection"' in html and "open" in html

@@ -1,18 +1,33 @@
 """Tests of the test infrastructure: real redis-server and the fake n8n."""
 
+import ast
 import base64
 import http.client
 import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
 import requests
-from support.fake_n8n import N8N_PREFIXES, FakeN8n, Reply
-from support.ports import free_port
-from support.redis_server import RedisServer
+
+from sidecar.harness.errors import HarnessError
+from sidecar.harness.n8n_standin import (
+    N8N_PREFIXES,
+    FakeN8n,
+    Reply,
+    Score,
+    Upstream,
+    remote,
+    start_upstream,
+)
+from sidecar.harness.n8n_standin.remote import WORKFLOW_STARTED
+from sidecar.harness.ports import free_port
+from sidecar.harness.processes import Processes
+from sidecar.harness.redis_server import RedisServer
+from sidecar.harness.sidecar_processes import ROOT
 
 
 def raw_exchange(port: int, request: bytes) -> tuple[bytes, bytes]:
@@ -407,3 +422,74 @@ def test_redis_start_failure_is_clear() -> None:
 def test_redis_refuses_system_port() -> None:
     with pytest.raises(ValueError, match="6379"):
         RedisServer(port=6379)
+
+
+# --- the benchmark's scoring stand-in ---
+
+
+def test_scoring_stand_in_answers_everything_and_counts_each_seq() -> None:
+    with FakeN8n(record=False, answer_all=WORKFLOW_STARTED, score=Score()) as server:
+        for seq in (1, 2, 2):
+            answer = requests.post(f"{server.url}/webhook/any/path", json={"seq": seq}, timeout=5)
+            assert answer.status_code == 200
+            assert answer.json() == {"message": "Workflow was started"}
+        assert requests.get(f"{server.url}/healthz", timeout=5).ok  # a probe, not a delivery
+        upstream = Upstream(server.port, "python")
+        assert upstream.stats() | {"firstMs": 0, "lastMs": 0} == {
+            "count": 3,
+            "firstMs": 0,
+            "lastMs": 0,
+            "distinct": 2,
+            "duplicates": 1,
+        }
+        assert upstream.seen() == {1, 2}
+        upstream.reset()
+        assert upstream.stats()["count"] == 0
+        assert server.received == []
+
+
+def test_python_stand_in_runs_in_its_own_process_without_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(remote.shutil, "which", lambda _name: None)
+    procs = Processes(tmp_path)
+    try:
+        upstream = start_upstream(procs)
+        assert upstream.kind.startswith("python")
+        sent_at = time.time() * 1000
+        requests.post(f"{upstream.url}/webhook/x", json={"seq": 7, "sentAt": sent_at}, timeout=5)
+        assert upstream.seen() == {7}
+        assert len(upstream.latencies_ms()) == 1
+        with pytest.raises(HarnessError, match="needs node"):
+            upstream.require_node("n8n-outage")
+    finally:
+        procs.stop_all()
+
+
+# --- who may use the harness ---
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports (absolute imports)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    return names
+
+
+def test_only_the_bench_and_the_tests_import_the_harness() -> None:
+    package = ROOT / "sidecar"
+    users = {
+        path.relative_to(package).parts[0]
+        for path in package.rglob("*.py")
+        if any(name.startswith("sidecar.harness") for name in imported_modules(path))
+    }
+    assert users <= {"bench", "harness"}
+
+
+def test_the_harness_imports_nothing_of_the_bench() -> None:
+    for path in (ROOT / "sidecar" / "harness").rglob("*.py"):
+        assert not any(name.startswith("sidecar.bench") for name in imported_modules(path)), path

@@ -10,8 +10,8 @@ import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from support.fake_n8n import FakeN8n, Reply
 
+from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.queues.intake import Intake
 from sidecar.typed.follow_ups import FollowUp, follow_ups
 from sidecar.typed.models import validate

@@ -8,12 +8,12 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from support.fake_n8n import FakeN8n, Reply
-from support.ports import free_port
 from support.raw_http import RequestLineRecorder
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.ports import free_port
 from sidecar.upstream import Upstream
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import redis
-from support.fake_n8n import FakeN8n
-from support.ports import free_port
-from support.processes import Gateway
 from support.queues import DEAD_LETTER, dead_letters, enqueue, queue, status, webhooks
+
+from sidecar.harness.n8n_standin import FakeN8n
+from sidecar.harness.ports import free_port
+from sidecar.harness.sidecar_processes import Gateway
 
 
 def assert_one_clear_line(output: str, *fragments: str) -> None:

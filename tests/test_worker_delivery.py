@@ -12,8 +12,6 @@ import threading
 
 import redis
 from rq.job import JobStatus
-from support.fake_n8n import FakeN8n, Reply
-from support.processes import ROOT, Gateway, sidecar_env
 from support.queues import (
     INBOUND,
     counts,
@@ -22,12 +20,14 @@ from support.queues import (
     fetch,
     received_for,
     status,
-    wait_until,
     wait_webhooks,
     webhooks,
 )
 from support.raw_http import raw_request
 
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.sidecar_processes import ROOT, Gateway, sidecar_env
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.jobs import enqueue_payload
 from sidecar.queues.names import resolve
 from sidecar.queues.overview import set_paused

@@ -11,8 +11,6 @@ from datetime import datetime
 import pytest
 import redis
 from rq.job import JobStatus
-from support.fake_n8n import FakeN8n, Reply
-from support.processes import Gateway
 from support.queues import (
     INBOUND,
     counts,
@@ -20,10 +18,13 @@ from support.queues import (
     enqueue,
     fetch,
     status,
-    wait_until,
     wait_webhooks,
     webhooks,
 )
+
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.waiting import wait_until
 
 BURST = ("--burst", "--queue", "webhooks:inbound")
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 from cryptography.fernet import Fernet
-from support.fake_n8n import FakeN8n, Reply
-from support.processes import Worker as WorkerProcess
-from support.queues import wait_until
 
 from sidecar.app import create_app
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.sidecar_processes import Worker as WorkerProcess
+from sidecar.harness.waiting import wait_until
 from sidecar.queues import deadletters
 from sidecar.queues.connection import connect
 from sidecar.queues.names import all_queues

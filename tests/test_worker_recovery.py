@@ -15,8 +15,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 from rq.job import JobStatus
-from support.fake_n8n import FakeN8n, Reply
-from support.processes import ROOT, Gateway, sidecar_env
 from support.queues import (
     INBOUND,
     counts,
@@ -25,10 +23,13 @@ from support.queues import (
     fetch,
     received_for,
     status,
-    wait_until,
     wait_webhooks,
     webhooks,
 )
+
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.sidecar_processes import ROOT, Gateway, sidecar_env
+from sidecar.harness.waiting import wait_until
 
 QUEUE = ("--queue", "webhooks:inbound")
 

@@ -87,7 +87,7 @@ def bench(
     **sizes: float,
 ) -> None:
     """Measure the sidecar against baselines from the same run (all on 127.0.0.1)."""
-    from sidecar.bench.procs import BenchError
+    from sidecar.bench.errors import BenchError
     from sidecar.bench.progress import Progress
     from sidecar.bench.report import render_table, write_json
     from sidecar.bench.runner import run

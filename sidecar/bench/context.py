@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
 from sidecar.bench.options import Options
-from sidecar.bench.procs import Processes, answering, free_port, wait_until
 from sidecar.bench.progress import Progress
-from sidecar.bench.upstream import Upstream
+from sidecar.harness.n8n_standin import Upstream
+from sidecar.harness.ports import free_port
+from sidecar.harness.processes import Processes
+from sidecar.harness.sidecar_processes import ROOT, sidecar_argv
+from sidecar.harness.waiting import answering
 from sidecar.settings import Settings
 from sidecar.worker.registry import live_worker_count
 
@@ -22,7 +23,6 @@ PREFIX = "flrts"
 OPERATION = "webhooks:inbound"
 QUEUE = f"{PREFIX}:{OPERATION}"
 NO_LIMIT = "1000000000"
-ROOT = Path(__file__).resolve().parents[2]
 # Variables that would take precedence over REDIS_URL, or change what is measured.
 DROPPED_ENV = ("REDIS_HOST", "REDIS_SENTINELS", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB")
 
@@ -69,18 +69,18 @@ class Bench:
         """`n8n-sidecar serve` on a free port with `settings`, once /healthz answers."""
         port = free_port()
         env = self.env(SIDECAR_PORT=str(port), SIDECAR_HOST="127.0.0.1", **settings)
-        proc = self.procs.start("gateway", [sys.executable, "-m", "sidecar", "serve"], env)
-        wait_until(answering(port), "gateway", self.procs, proc)
+        proc = self.procs.start("gateway", sidecar_argv("serve"), env)
+        self.procs.wait_ready(proc, answering(port), "gateway")
         return Gateway(proc, port)
 
     def start_workers(self, count: int, *args: str, **settings: str) -> list[subprocess.Popen]:
         """`count` times `n8n-sidecar worker --queue webhooks:inbound ARGS` with `settings`,
         once every one has checked in (it is taking jobs)."""
-        argv = [sys.executable, "-m", "sidecar", "worker", "--queue", OPERATION, *args]
+        argv = sidecar_argv("worker", "--queue", OPERATION, *args)
         env = self.env(SIDECAR_WORKER_LIMIT_MAX=NO_LIMIT, **settings)
         workers = [self.procs.start("worker", argv, env) for _ in range(count)]
         for worker in workers:
-            wait_until(
-                lambda: live_worker_count(self.client) >= count, "workers", self.procs, worker
+            self.procs.wait_ready(
+                worker, lambda: live_worker_count(self.client) >= count, "workers"
             )
         return workers

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from sidecar.bench.context import Bench
-from sidecar.bench.procs import BenchError
+from sidecar.bench.errors import BenchError
 
 POLL_SECONDS = 0.05
 

@@ -7,8 +7,8 @@ import time
 import redis
 
 from sidecar.bench.context import QUEUE, Bench
+from sidecar.bench.errors import BenchError
 from sidecar.bench.load import WEBHOOK_PATH, webhook_body
-from sidecar.bench.procs import BenchError
 from sidecar.capture import CapturedRequest
 from sidecar.queues.jobs import build_job, persist, queue_key
 

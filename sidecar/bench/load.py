@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sidecar.bench.procs import BenchError
+from sidecar.bench.errors import BenchError
 from sidecar.bench.progress import Counter
 
 WEBHOOK_PATH = "/webhook/bench"

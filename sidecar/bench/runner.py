@@ -14,17 +14,20 @@ from pathlib import Path
 import redis
 
 from sidecar.bench.context import NO_LIMIT, PREFIX, Bench
+from sidecar.bench.errors import BenchError
 from sidecar.bench.options import Options
-from sidecar.bench.procs import BenchError, Processes
 from sidecar.bench.progress import Progress
-from sidecar.bench.redis_server import start_redis
 from sidecar.bench.report import Outcome
-from sidecar.bench.upstream import start_upstream
 from sidecar.errors import ConfigError
+from sidecar.harness.errors import HarnessError
+from sidecar.harness.n8n_standin import start_upstream
+from sidecar.harness.processes import Processes
+from sidecar.harness.redis_server import SHIPPED_CONFIG, RedisServer
 from sidecar.queues.connection import connect
 from sidecar.settings import Settings, load_settings
 
 BUSY_LOAD = 0.5  # 1-minute load average above which the figures are flagged
+STARTUP_SECONDS = 30.0
 
 
 def bench_settings(redis_url: str, upstream_url: str) -> Settings:
@@ -67,12 +70,11 @@ def run_scenarios(bench: Bench) -> list[Outcome]:
     return outcomes
 
 
-def run_in(
-    tmp: Path, procs: Processes, options: Options, progress: Progress
-) -> tuple[dict, list[Outcome]]:
-    """Start Redis and the upstream in `tmp`, then run the scenarios."""
+def run_in(procs: Processes, options: Options, progress: Progress) -> tuple[dict, list[Outcome]]:
+    """Start Redis and the upstream in the processes' dir, then run the scenarios."""
     progress.say("starting redis-server and the stand-in upstream")
-    redis_url = start_redis(procs, tmp)
+    server = RedisServer(SHIPPED_CONFIG, startup_timeout=STARTUP_SECONDS, procs=procs)
+    redis_url = server.start().url
     upstream = start_upstream(procs)
     settings = bench_settings(redis_url, upstream.url)
     client = connect(settings)
@@ -99,10 +101,10 @@ def run(options: Options, progress: Progress) -> tuple[dict, list[Outcome]]:
     tmp = Path(tempfile.mkdtemp(prefix="n8n-sidecar-bench-"))
     procs = Processes(tmp)
     try:
-        result = run_in(tmp, procs, options, progress)
+        result = run_in(procs, options, progress)
     except KeyboardInterrupt:
         raise
-    except BenchError as exc:
+    except HarnessError as exc:  # BenchError too
         raise BenchError(f"{exc} (logs of the processes kept in {tmp})") from exc
     except Exception as exc:  # a bug: one line, and the children's logs are kept
         raise BenchError(f"{type(exc).__name__}: {exc} (logs kept in {tmp})") from exc

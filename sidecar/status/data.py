@@ -34,6 +34,7 @@ from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.status.svg import Band, Chart, Line, render_chart, render_timeline, segments
 from sidecar.worker.registry import live_worker_count
+from sidecar.worker.report import delivery_status
 
 log = logging.getLogger("sidecar.status")
 
@@ -71,12 +72,11 @@ def gather(state: SidecarState, now: float, window: str) -> StatusPage:
     """The page's content at `now` for the chart window `window` ('24h' or '7d')."""
     thresholds = Thresholds.from_settings(state.settings)
     page = StatusPage(mode_report(state.store, thresholds), window, now)
-    page.n8n_protection = n8n_protection(state)
     client = state.intake.client if state.intake else None
     if client is None:
         page.problems.append("no Redis configured: no history, queues or dead letters")
         return page
-    sections = (_history, _queues, _dead_letters, _workers, _alerts)
+    sections = (_history, _queues, _dead_letters, _workers, _alerts, _n8n_protection)
     for section in sections:
         try:
             section(page, state, client, thresholds)
@@ -85,11 +85,15 @@ def gather(state: SidecarState, now: float, window: str) -> StatusPage:
     return page
 
 
-def n8n_protection(state: SidecarState) -> dict[str, Any] | None:
-    """The n8n circuit breaker and pace, once the sidecar has them (None until then)."""
-    found = {name: getattr(state, name, None) for name in ("circuit", "pace")}
-    shown = {name: part.to_dict() for name, part in found.items() if part is not None}
-    return shown or None
+def _n8n_protection(
+    page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
+) -> None:
+    """The workers' n8n circuit breaker and their pace, as `status` shows them."""
+    view = delivery_status(client)
+    page.n8n_protection = {
+        "circuit": {key: view[key] for key in ("circuit", "outageSeconds", "reason")},
+        "pace": {"in flight at most": view["pace"], "refused (queue full)": view["backlogFull"]},
+    }
 
 
 def _history(

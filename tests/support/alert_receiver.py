@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from .ports import free_port
+from sidecar.harness.ports import free_port
 
 
 class _Handler(BaseHTTPRequestHandler):

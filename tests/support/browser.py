@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from werkzeug.serving import make_server
 
-from support.ports import free_port
+from sidecar.harness.ports import free_port
 
 CHROMIUM = os.environ.get("SIDECAR_CHROMIUM", "/usr/bin/chromium")
 TIMEOUT_MS = 15_000

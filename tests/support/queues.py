@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import redis
 import requests
@@ -12,24 +10,12 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from support.fake_n8n import FakeN8n, Received
-from support.processes import Gateway
+from sidecar.harness.n8n_standin import FakeN8n, Received
+from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.waiting import wait_until
 
 INBOUND = "flrts:webhooks:inbound"
 DEAD_LETTER = "flrts:dead-letter"
-T = TypeVar("T")
-
-
-def wait_until(check: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy; that value. AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def enqueue(gateway: Gateway, path: str, method: str = "POST", **kwargs: Any) -> str:

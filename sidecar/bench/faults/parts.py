@@ -6,23 +6,24 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 
 from sidecar.bench.context import NO_LIMIT, OPERATION, Bench, Gateway
-from sidecar.bench.procs import BenchError, Processes, free_port, wait_until
-from sidecar.bench.redis_server import SHIPPED_CONFIG
-from sidecar.bench.sentinel import redis_binary
+from sidecar.bench.errors import BenchError
+from sidecar.harness.processes import Processes
+from sidecar.harness.redis_server import SHIPPED_CONFIG, RedisServer
+from sidecar.harness.sidecar_processes import sidecar_argv
 from sidecar.worker.registry import live_worker_count
 
 # Stalled-job recovery shrunk from 30 s + 30 s so ten kills fit in the run; the recovery
 # time scales with SIDECAR_LOCK_SECONDS + SIDECAR_STALLED_INTERVAL_SECONDS.
 RECOVERY_SETTINGS = {"SIDECAR_LOCK_SECONDS": "3", "SIDECAR_STALLED_INTERVAL_SECONDS": "1"}
 SENDERS = 32  # enough connections that slow answers during a fault do not throttle the load
+START_SECONDS = 30.0  # a redis-server loading its AOF
+READ_TIMEOUT_S = 5.0  # of the harness' own Redis clients
 
 
 @dataclass(frozen=True)
@@ -44,55 +45,11 @@ class Sizes:
         return cls(20.0, 2, 1.0, 2.0, 1.0, 2.0, 1.5, 30.0)
 
 
-class FaultRedis:
-    """A redis-server of one fault: the shipped configuration (AOF, everysec), then `args`.
-    It can be killed (-9), stopped (SIGTERM) and started again on its port and dir."""
-
-    def __init__(self, procs: Processes, tmp: Path, *args: str) -> None:
-        self.procs, self.port, self.args = procs, free_port(), list(args)
-        self.dir = tmp / f"redis-{self.port}"
-        self.dir.mkdir()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        """REDIS_URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        """A client for the harness' own reads."""
-        return redis.Redis.from_url(self.url, socket_timeout=5)
-
-    def start(self) -> FaultRedis:
-        """Start (loading the AOF if there is one) and wait until PING answers."""
-        argv = [redis_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1"]
-        self.proc = self.procs.start(
-            "fault-redis", [*argv, "--dir", str(self.dir), *SHIPPED_CONFIG, *self.args]
-        )
-        client = self.client()
-        wait_until(lambda: _pings(client), "fault redis-server", self.procs, self.proc)
-        client.close()
-        return self
-
-    def kill(self) -> None:
-        """kill -9 (a crash: what the AOF did not fsync is gone)."""
-        self._signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        """SIGTERM (a clean shutdown)."""
-        self._signal(signal.SIGTERM)
-
-    def _signal(self, signum: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-        self.proc.wait(timeout=30)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
+def fault_redis(procs: Processes, *args: str) -> RedisServer:
+    """A started redis-server of one fault: the shipped configuration (AOF, everysec), then
+    `args`. It can be killed (-9), stopped (SIGTERM) and started again on its port and dir."""
+    config = (*SHIPPED_CONFIG, *args)
+    return RedisServer(config, startup_timeout=START_SECONDS, procs=procs).start()
 
 
 def start_workers(
@@ -101,13 +58,13 @@ def start_workers(
     """`count` workers with `settings`, once `client`'s Redis lists them all."""
     workers = [start_worker(bench, **settings) for _ in range(count)]
     for worker in workers:
-        wait_until(lambda: live_worker_count(client) >= count, "workers", bench.procs, worker)
+        bench.procs.wait_ready(worker, lambda: live_worker_count(client) >= count, "workers")
     return workers
 
 
 def start_worker(bench: Bench, **settings: str) -> subprocess.Popen:
     """One worker, not waited for (a supervisor's restart)."""
-    argv = [sys.executable, "-m", "sidecar", "worker", "--queue", OPERATION]
+    argv = sidecar_argv("worker", "--queue", OPERATION)
     env = bench.env(SIDECAR_WORKER_LIMIT_MAX=NO_LIMIT, **settings)
     return bench.procs.start(
         "worker", [*argv, "--concurrency", str(bench.options.concurrency)], env

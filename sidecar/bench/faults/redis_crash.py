@@ -12,10 +12,11 @@ from sidecar.bench.context import Bench
 from sidecar.bench.fault_load import FaultLoad
 from sidecar.bench.faults.figures import Figures, count, delivered
 from sidecar.bench.faults.parts import (
+    READ_TIMEOUT_S,
     RECOVERY_SETTINGS,
     SENDERS,
-    FaultRedis,
     Sizes,
+    fault_redis,
     queue_gateway,
     sleep_until,
     start_workers,
@@ -26,8 +27,8 @@ REQUIREMENT = "0 lost (a power loss: up to ~1 s)"
 
 def run(bench: Bench, sizes: Sizes) -> Figures:
     """Crash and restart under steady load."""
-    server = FaultRedis(bench.procs, bench.procs.logdir).start()
-    client = server.client()
+    server = fault_redis(bench.procs)
+    client = server.client(socket_timeout=READ_TIMEOUT_S)
     settings = {"REDIS_URL": server.url, **RECOVERY_SETTINGS}
     gateway = queue_gateway(bench, **settings)
     workers = start_workers(bench, bench.options.workers, client, **settings)

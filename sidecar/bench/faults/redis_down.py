@@ -10,16 +10,18 @@ from sidecar.bench.context import Bench
 from sidecar.bench.fault_load import FaultLoad
 from sidecar.bench.faults.figures import Figures, count, delivered
 from sidecar.bench.faults.parts import (
+    READ_TIMEOUT_S,
     RECOVERY_SETTINGS,
     SENDERS,
-    FaultRedis,
     Sizes,
+    fault_redis,
     queue_gateway,
     sleep_until,
     start_workers,
 )
-from sidecar.bench.procs import free_port
 from sidecar.bench.stats import latency_summary_ms
+from sidecar.harness.ports import free_port
+from sidecar.harness.redis_server import RedisServer
 
 REQUIREMENT = "0 lost (single-mode fallback)"
 BOTH_REQUIREMENT = "every webhook 503 + Retry-After"
@@ -27,20 +29,19 @@ BOTH_REQUIREMENT = "every webhook 503 + Retry-After"
 
 def run(bench: Bench, sizes: Sizes) -> list[Figures]:
     """Redis down, then Redis and n8n down."""
-    server = FaultRedis(bench.procs, bench.procs.logdir).start()
+    server = fault_redis(bench.procs)
     settings = {"REDIS_URL": server.url, **RECOVERY_SETTINGS}
     try:
         first = redis_down(bench, sizes, server, settings)
         server.stop()
         return [first, both_down(bench, sizes, settings)]
     finally:
-        if server.proc is not None and server.proc.poll() is None:
-            server.stop()
+        server.stop()
 
 
-def redis_down(bench: Bench, sizes: Sizes, server: FaultRedis, settings: dict) -> Figures:
+def redis_down(bench: Bench, sizes: Sizes, server: RedisServer, settings: dict) -> Figures:
     """Stop Redis, start it again `redis_down_s` later; load throughout."""
-    client = server.client()
+    client = server.client(socket_timeout=READ_TIMEOUT_S)
     gateway = queue_gateway(bench, **settings)
     workers = start_workers(bench, bench.options.workers, client, **settings)
     duration = sizes.redis_down_s + 2 * sizes.around_s

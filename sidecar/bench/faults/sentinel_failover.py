@@ -17,8 +17,8 @@ from sidecar.bench.faults.parts import (
     sleep_until,
     start_workers,
 )
-from sidecar.bench.redis_server import SHIPPED_CONFIG
-from sidecar.bench.sentinel import DOWN_AFTER_MS, SentinelSet
+from sidecar.harness.redis_server import SHIPPED_CONFIG
+from sidecar.harness.sentinel import DOWN_AFTER_MS, SentinelSet
 
 REQUIREMENT = "recovery and replication-lag losses reported"
 FAILOVER_S = 8.0  # load after the kill: the sentinels need down-after + an election
@@ -28,7 +28,7 @@ def run(bench: Bench, sizes: Sizes) -> Figures:
     """Kill the primary `around_s` into the load."""
     tmp = bench.procs.logdir / "sentinel"
     tmp.mkdir()
-    topology = SentinelSet(bench.procs, tmp).start(tuple(SHIPPED_CONFIG))
+    topology = SentinelSet(bench.procs, tmp).start(SHIPPED_CONFIG)
     settings = {**topology.settings(), **RECOVERY_SETTINGS}
     client = topology.client()
     gateway = queue_gateway(bench, **settings)

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
+from sidecar.bench.errors import BenchError
 from sidecar.bench.jobs import captured_webhook, prefill, waiting_jobs
 from sidecar.bench.load import SEQUENCE
-from sidecar.bench.procs import BenchError, reaped_children_cpu_seconds, rss_mb
 from sidecar.bench.report import Outcome, Row, per_second
 from sidecar.bench.stats import ratio
+from sidecar.bench.usage import reaped_children_cpu_seconds, rss_mb
 
 TARGET_RATE = 1000
 GOAL_RATE = 2000

@@ -6,20 +6,21 @@ may be lost with the last second in a crash), SIDECAR_DURABLE_ACK with appendfsy
 
 from __future__ import annotations
 
-import time
-
 from sidecar.bench.context import Bench
-from sidecar.bench.faults.parts import FaultRedis, queue_gateway
+from sidecar.bench.faults.parts import READ_TIMEOUT_S, fault_redis, queue_gateway
 from sidecar.bench.load import send_closed_loop
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.stats import latency_summary_ms, ratio
+from sidecar.harness.redis_server import RedisServer, answers, replica_link_up
+from sidecar.harness.waiting import wait_until
 from sidecar.queues.durability import read_durability
 
 ALWAYS = ("--appendfsync", "always")
 DURABLE = {"SIDECAR_DURABLE_ACK": "true"}
+SYNC_POLL_SECONDS = 0.05
 
 
-def measure(bench: Bench, server: FaultRedis, count: int, **settings: str) -> dict:
+def measure(bench: Bench, server: RedisServer, count: int, **settings: str) -> dict:
     """`count` webhooks (after a warm-up) into a gateway on `server`: rate and latency."""
     opts = bench.options
     gateway = queue_gateway(bench, REDIS_URL=server.url, **settings)
@@ -35,20 +36,15 @@ def measure(bench: Bench, server: FaultRedis, count: int, **settings: str) -> di
     return {"rate_per_s": len(answers) / elapsed, **latencies}
 
 
-def server(bench: Bench, *args: str) -> FaultRedis:
-    """A fresh redis-server of this scenario."""
-    return FaultRedis(bench.procs, bench.procs.logdir, *args).start()
-
-
-def with_replica(bench: Bench, primary: FaultRedis) -> FaultRedis:
+def with_replica(bench: Bench, primary: RedisServer) -> RedisServer:
     """A replica of `primary`, once in sync."""
-    replica = server(bench, "--replicaof", "127.0.0.1", str(primary.port))
-    client = replica.client()
-    try:
-        while client.info("replication").get("master_link_status") != "up":
-            time.sleep(0.05)
-    finally:
-        client.close()
+    replica = fault_redis(bench.procs, "--replicaof", "127.0.0.1", str(primary.port))
+    wait_until(
+        lambda: answers(replica.client(socket_timeout=READ_TIMEOUT_S), replica_link_up),
+        bench.options.timeout,
+        "the replica to be in sync",
+        SYNC_POLL_SECONDS,
+    )
     return replica
 
 
@@ -57,16 +53,16 @@ def run(bench: Bench) -> Outcome:
     count = bench.options.jobs
     results, servers = {}, []
     try:
-        servers.append(server(bench))
+        servers.append(fault_redis(bench.procs))
         results["everysec"] = measure(bench, servers[-1], count)
-        version_client = servers[-1].client()
+        version_client = servers[-1].client(socket_timeout=READ_TIMEOUT_S)
         waitaof = read_durability(version_client).waitaof
         version_client.close()
         if waitaof:
             results["everysec + durable ack (WAITAOF)"] = measure(
                 bench, servers[-1], count, **DURABLE
             )
-        servers.append(server(bench, *ALWAYS))
+        servers.append(fault_redis(bench.procs, *ALWAYS))
         results["always + durable ack"] = measure(bench, servers[-1], count, **DURABLE)
         servers.append(with_replica(bench, servers[-1]))
         results["always + durable ack + 1 replica (WAIT)"] = measure(

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from sidecar.bench.context import NO_LIMIT, Bench
 from sidecar.bench.delivery_wait import wait_for_deliveries
+from sidecar.bench.errors import BenchError
 from sidecar.bench.load import Answer, send_closed_loop, send_paced
-from sidecar.bench.procs import BenchError
 from sidecar.bench.report import Outcome, Row, ms
 from sidecar.bench.stats import latency_summary_ms, milliseconds_summary, ratio
 

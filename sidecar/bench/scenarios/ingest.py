@@ -13,11 +13,12 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
+from sidecar.bench.errors import BenchError
 from sidecar.bench.jobs import captured_webhook, waiting_jobs
 from sidecar.bench.load import SEQUENCE, send_closed_loop
-from sidecar.bench.procs import BenchError, gateway_rss, tree_cpu_seconds
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.stats import latency_summary_ms, ratio
+from sidecar.bench.usage import gateway_rss, tree_cpu_seconds
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobs import DELIVER_FUNC
 

@@ -10,15 +10,14 @@ half of the run) without a 5xx storm, and its goodput is at least the best stati
 
 from __future__ import annotations
 
-import sys
-
 from sidecar.bench.context import NO_LIMIT, OPERATION, Bench
+from sidecar.bench.errors import BenchError
 from sidecar.bench.jobs import captured_webhook, prefill
 from sidecar.bench.load import SEQUENCE
-from sidecar.bench.procs import BenchError
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.scenarios.deliver import wait_for_exit
 from sidecar.bench.stats import percentile
+from sidecar.harness.sidecar_processes import sidecar_argv
 
 # K, base answer ms, jobs per run, static limits as multiples of K
 SIZES = {False: (16, 40.0, 4000), True: (8, 20.0, 150)}
@@ -44,7 +43,7 @@ def run_once(bench: Bench, label: str, in_flight: int, adaptive: bool) -> dict:
         SIDECAR_JOB_ATTEMPTS="1000",
         SIDECAR_JOB_BACKOFF_SECONDS="0.05",
     )
-    argv = [sys.executable, "-m", "sidecar", "worker", "--burst", "--queue", OPERATION]
+    argv = sidecar_argv("worker", "--burst", "--queue", OPERATION)
     argv += ["--concurrency", str(per_worker)]
     bench.progress.say(f"n8n-capacity: {label}")
     procs = [bench.procs.start("worker", argv, env) for _ in range(workers)]

@@ -12,8 +12,8 @@ import time
 
 from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
 from sidecar.bench.delivery_wait import wait_for_deliveries
+from sidecar.bench.errors import BenchError
 from sidecar.bench.load import send_paced
-from sidecar.bench.procs import BenchError
 from sidecar.bench.report import Outcome, Row
 from sidecar.queues.deadletters.entries import dlq_key
 

@@ -10,8 +10,8 @@ import itertools
 
 from sidecar.bench.context import NO_LIMIT, Bench
 from sidecar.bench.delivery_wait import wait_for_deliveries
+from sidecar.bench.errors import BenchError
 from sidecar.bench.load import Answer, send_paced
-from sidecar.bench.procs import BenchError
 from sidecar.bench.report import Outcome, Row
 from sidecar.bench.stats import ratio
 

@@ -1,5 +1,7 @@
 """Free TCP ports on the loopback interface."""
 
+from __future__ import annotations
+
 import socket
 
 

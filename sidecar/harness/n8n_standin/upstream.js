@@ -1,4 +1,4 @@
-// A fast stand-in for n8n, used by the benchmark harness (node upstream.js PORT).
+// The fast n8n stand-in of the benchmark (node upstream.js PORT).
 //
 // Answers every request 200 {"message":"Workflow was started"} with keep-alive, on 127.0.0.1,
 // and keeps score of the deliveries it saw. A JSON body with "seq" is counted per seq (so
@@ -16,7 +16,7 @@
 //        arrival], status5xx}
 //   POST /__bench/down?ms=N  ->  stops listening (refused connections; open ones are cut)
 //        for N ms, then listens again, score kept
-// Keep the Python fallback (upstream.py) answering the same way.
+// Keep the Python fallback (score.py, run by __main__.py) answering the same way.
 'use strict';
 
 const http = require('http');

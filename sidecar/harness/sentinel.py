@@ -3,7 +3,6 @@ processes watching them (down after 1 s), for the failover fault and the tests."
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,20 +10,14 @@ from pathlib import Path
 import redis
 from redis.sentinel import Sentinel
 
-from sidecar.bench.procs import BenchError, Processes, free_port, wait_until
+from sidecar.harness.ports import free_port
+from sidecar.harness.processes import Processes
+from sidecar.harness.redis_server import answers, redis_binary, replica_link_up
 
 MASTER = "mymaster"
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 5000
 SENTINELS = 3
-
-
-def redis_binary(name: str) -> str:
-    """Path of `name` (redis-server, redis-sentinel); BenchError naming the package."""
-    binary = shutil.which(name)
-    if not binary:
-        raise BenchError(f"{name} not found on PATH (apt-get install {name})")
-    return binary
 
 
 @dataclass
@@ -60,7 +53,7 @@ class SentinelSet:
         self.data_ports = [primary, replica]
         self._data_node(primary, data_args)
         self._data_node(replica, (*data_args, "--replicaof", "127.0.0.1", str(primary)))
-        wait_until(self._replica_synced, "replica", self.procs, self.nodes[replica])
+        self.procs.wait_ready(self.nodes[replica], self._replica_synced, "replica")
         for _ in range(SENTINELS):
             self._sentinel(free_port(), primary)
         return self
@@ -97,7 +90,7 @@ class SentinelSet:
             argv += ["--requirepass", self.password, "--masterauth", self.password]
         proc = self.procs.start(f"redis-{port}", [*argv, *args])
         self.nodes[port] = proc
-        wait_until(lambda: self._pings(port), "redis-server", self.procs, proc)
+        self.procs.wait_ready(proc, lambda: self._pings(port), "redis-server")
 
     def _sentinel(self, port: int, primary: int) -> None:
         lines = [
@@ -117,7 +110,7 @@ class SentinelSet:
         config.write_text("\n".join(lines) + "\n")
         proc = self.procs.start(f"sentinel-{port}", [redis_binary("redis-sentinel"), str(config)])
         self.sentinel_ports.append(port)
-        wait_until(lambda: self._knows_primary(port), "redis-sentinel", self.procs, proc)
+        self.procs.wait_ready(proc, lambda: self._knows_primary(port), "redis-sentinel")
 
     def _client(self, port: int) -> redis.Redis:
         return redis.Redis(port=port, password=self.password, socket_timeout=1)
@@ -126,28 +119,15 @@ class SentinelSet:
         return redis.Redis(port=port, password=self.sentinel_password, socket_timeout=1)
 
     def _pings(self, port: int) -> bool:
-        client = self._client(port)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return answers(self._client(port), redis.Redis.ping)
 
     def _replica_synced(self) -> bool:
-        client = self._client(self.data_ports[1])
-        try:
-            return client.info("replication").get("master_link_status") == "up"
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return answers(self._client(self.data_ports[1]), replica_link_up)
 
     def _knows_primary(self, port: int) -> bool:
-        client = self._sentinel_client(port)
-        try:
-            return client.sentinel_get_master_addr_by_name(MASTER) is not None
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return answers(self._sentinel_client(port), _names_primary)
+
+
+def _names_primary(client: redis.Redis) -> bool:
+    """True when a sentinel names a primary."""
+    return client.sentinel_get_master_addr_by_name(MASTER) is not None

@@ -5,37 +5,82 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import redis
 
-from .ports import free_port
+from sidecar.harness.errors import HarnessError
+from sidecar.harness.ports import free_port
+from sidecar.harness.processes import Processes
+from sidecar.harness.waiting import wait_until
 
 SYSTEM_REDIS_PORT = 6379
-LOG_NAME = "redis.log"
+# What compose/redis.conf ships that changes speed or size: AOF fsync'd every second (a 202
+# means stored durably) and compact job hashes; no RDB snapshots during a run.
+SHIPPED_CONFIG = (
+    "--appendonly", "yes",
+    "--appendfsync", "everysec",
+    "--save", "",
+    "--hash-max-listpack-value", "4096",
+    "--maxmemory-policy", "noeviction",
+    "--protected-mode", "yes",
+)  # fmt: skip
+
+
+def answers(client: redis.Redis, question: Callable[[redis.Redis], object]) -> bool:
+    """True when `question(client)` is truthy, False on a Redis error; closes `client`."""
+    try:
+        return bool(question(client))
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def replica_link_up(client: redis.Redis) -> bool:
+    """True when a replica's link to its primary is up (it is in sync)."""
+    return client.info("replication").get("master_link_status") == "up"
+
+
+def redis_binary(name: str = "redis-server") -> str:
+    """Path of `name` (redis-server, redis-sentinel); HarnessError naming the package."""
+    binary = shutil.which(name)
+    if not binary:
+        raise HarnessError(f"{name} not found on PATH (apt-get install {name})")
+    return binary
 
 
 class RedisServer:
-    """Runs `redis-server` from PATH in its own temp dir, never on the system port."""
+    """Runs `redis-server` from PATH in a dir of its own, never on the system port. It can be
+    killed (-9), stopped (SIGTERM) and started again on its port and dir (from its AOF)."""
 
     def __init__(
         self,
         extra_args: Sequence[str] = (),
         port: int | None = None,
         startup_timeout: float = 5.0,
+        procs: Processes | None = None,
     ) -> None:
-        """Prepare (but do not start) a server; `extra_args` go last on the command line."""
+        """Prepare (but do not start) a server; `extra_args` go last on the command line.
+        Given `procs`, it runs (and logs) there, in a dir inside its log dir that stays;
+        else in a temp dir of its own that `cleanup` removes."""
         self._port = port if port is not None else free_port()
         if self._port == SYSTEM_REDIS_PORT:
             raise ValueError("RedisServer must never use the system redis port 6379")
         self._extra_args = [str(arg) for arg in extra_args]
         self._startup_timeout = startup_timeout
-        self._dir = Path(tempfile.mkdtemp(prefix="sidecar-redis-"))
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._owns_dir = procs is None
+        if procs is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="sidecar-redis-"))
+            procs = Processes(self._dir)
+        else:
+            self._dir = procs.logdir / f"redis-{self._port}"
+            self._dir.mkdir()
+        self._procs = procs
+        self._proc: subprocess.Popen | None = None
 
     @property
     def port(self) -> int:
@@ -44,7 +89,7 @@ class RedisServer:
 
     @property
     def dir(self) -> Path:
-        """Working directory of the server (AOF/RDB files, redis.log)."""
+        """Working directory of the server (AOF/RDB files)."""
         return self._dir
 
     @property
@@ -75,23 +120,19 @@ class RedisServer:
         """Start the subprocess (no-op if running) and wait until PING answers."""
         if self.alive:
             return self
-        with open(self._dir / LOG_NAME, "ab") as log:
-            self._proc = subprocess.Popen(
-                self._command(), stdout=log, stderr=subprocess.STDOUT, cwd=self._dir
-            )
-        self._wait_ready()
+        self._proc = self._procs.start(f"redis-{self._port}", self._command())
+        try:
+            wait_until(self._ready, self._startup_timeout, f"redis-server on {self._address}")
+        except HarnessError:
+            self.kill()
+            raise
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Send SIGTERM and wait for the process to exit (SIGKILL after `timeout`)."""
-        if not self.alive:
-            return
-        assert self._proc is not None
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.alive:
+            assert self._proc is not None
+            self._procs.stop(self._proc, grace=timeout)
 
     def kill(self) -> None:
         """Send SIGKILL and reap the process (simulates a crash)."""
@@ -107,14 +148,14 @@ class RedisServer:
         return self.start()
 
     def cleanup(self) -> None:
-        """Stop the server and delete its temp dir."""
+        """Stop the server and delete its dir if it is a temp dir of its own."""
         self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._owns_dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def log(self) -> str:
-        """Return what redis-server wrote to stdout/stderr so far."""
-        path = self._dir / LOG_NAME
-        return path.read_text(errors="replace") if path.exists() else ""
+        """Return what redis-server wrote to stdout/stderr since it last started."""
+        return self._procs.output(self._proc) if self._proc is not None else ""
 
     def __enter__(self) -> RedisServer:
         """Start the server."""
@@ -129,42 +170,28 @@ class RedisServer:
         """Stop the server and remove its dir."""
         self.cleanup()
 
+    @property
+    def _address(self) -> str:
+        return f"127.0.0.1:{self._port}"
+
     def _command(self) -> list[str]:
         """Build the redis-server command line."""
-        base = ["redis-server", "--port", str(self._port), "--bind", "127.0.0.1"]
+        base = [redis_binary(), "--port", str(self._port), "--bind", "127.0.0.1"]
         base += ["--dir", str(self._dir), "--save", "", "--appendonly", "no"]
         return [*base, "--daemonize", "no", *self._extra_args]
 
-    def _wait_ready(self) -> None:
-        """Poll PING until it answers; raise RuntimeError with the log otherwise."""
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            self._raise_if_exited()
-            if self._ping():
-                return
-            time.sleep(0.02)
-        self.kill()
-        raise RuntimeError(
-            f"redis-server on 127.0.0.1:{self._port} did not answer PING within "
-            f"{self._startup_timeout}s; log:\n{self.log()[-2000:]}"
-        )
-
-    def _raise_if_exited(self) -> None:
-        """Raise RuntimeError if the subprocess already exited."""
+    def _ready(self) -> bool:
+        """True once PING answers; HarnessError when the process has exited."""
         assert self._proc is not None
         code = self._proc.poll()
         if code is not None:
-            raise RuntimeError(
-                f"redis-server on 127.0.0.1:{self._port} exited with code {code}; "
+            raise HarnessError(
+                f"redis-server on {self._address} exited with code {code}; "
                 f"command: {self._command()}; log:\n{self.log()[-2000:]}"
             )
+        return self._ping()
 
     def _ping(self) -> bool:
         """Return True if the server answers PING (LOADING counts as not ready)."""
         client = self.client(socket_connect_timeout=0.25, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return answers(client, redis.Redis.ping)
