@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, jsonify, request
 
+from sidecar.backend.connection import connect
 from sidecar.errors import BackendUnavailable
 from sidecar.http import api, dlq_api, health, jobs_api, mode_api, openapi
 from sidecar.http.errors import error_answer
@@ -16,7 +17,6 @@ from sidecar.mode.history import HistoryRecorder
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
 from sidecar.mode.signals import RATE
-from sidecar.queues.connection import connect
 from sidecar.queues.durability import DurabilityProbe, log_durability
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.intake import Intake

@@ -6,10 +6,10 @@ import json
 
 import click
 
+from sidecar.backend.connection import connect
 from sidecar.cli_support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.events import read_events, valid_stream_id
-from sidecar.queues.connection import connect
 
 FOLLOW_BLOCK_MS = 5000
 

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from sidecar.backend.connection import connect, translate
 from sidecar.cli_support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.mode.backlog import dead_letter_size
@@ -15,7 +16,6 @@ from sidecar.mode.controller import Thresholds
 from sidecar.mode.local_store import open_store
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
-from sidecar.queues.connection import connect, translate
 from sidecar.queues.durability import read_durability
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues

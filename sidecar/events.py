@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 
 STREAM_KEY = "sidecar:events"
 STREAM_MAXLEN = 10_000

@@ -29,9 +29,9 @@ from support.fake_n8n import FakeN8n
 from support.ports import free_port
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
 from sidecar.events import publish_event
 from sidecar.http.auth import RANK
-from sidecar.queues.connection import connect
 from sidecar.settings import Settings, load_settings
 
 TOKENS = {"viewer": "viewer-7f3a", "operator": "operator-91bc", "admin": "admin-c0de"}

@@ -9,7 +9,7 @@ from support.dead_letters import INBOUND, deliver_all, make_dead_letters
 from support.fake_n8n import FakeN8n, Reply
 
 from sidecar.app import create_app
-from sidecar.queues.connection import connect
+from sidecar.backend.connection import connect
 from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings
 

@@ -15,8 +15,8 @@ from support.fake_n8n import FakeN8n
 from support.queues import wait_until
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
 from sidecar.events import STREAM_KEY
-from sidecar.queues.connection import connect
 from sidecar.queues.deadletters import newest_entries
 from sidecar.queues.dlq import DEAD_LETTER_FUNC, entry_for
 from sidecar.queues.jobs import build_job, decode_data, persist

@@ -16,6 +16,7 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from sidecar.backend.scripts import Scripts
 from sidecar.queues.dlq import DEAD_LETTER_FUNC, SUMMARY_FIELD, dlq_key, entry_for
 from sidecar.queues.dlq import dropped_counts as dlq_dropped
 from sidecar.queues.jobs import (
@@ -26,7 +27,6 @@ from sidecar.queues.jobs import (
     persist,
     registry_key,
 )
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker import ledger as ledger_module
 from sidecar.worker.ledger import Ledger

@@ -1,4 +1,4 @@
-"""Every effect of each Lua script (sidecar/lua/*.lua), against real Redis: every key it
+"""Every effect of each Lua script (sidecar/backend/lua/*.lua), against real Redis: every key it
 writes, that key's TTL and its registry membership, checked against RQ's own layout where
 RQ has one (the job hash and queue keys ingest.lua writes are compared with what RQ's own
 Queue.enqueue writes for the same job; registries are read back with RQ's registry classes).
@@ -26,6 +26,7 @@ from rq.registry import (
 from rq.serializers import JSONSerializer
 from support.queues import INBOUND, status
 
+from sidecar.backend.scripts import Scripts
 from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.dlq import BY_QUEUE_PREFIX, INDEX_PREFIX, SUMMARY_FIELD
@@ -42,7 +43,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key
-from sidecar.queues.scripts import Scripts
 from sidecar.queues.wake import wake_key
 from sidecar.routes import RateLimit
 from sidecar.settings import Settings, load_settings

@@ -11,8 +11,8 @@ from support.dead_letters import make_dead_letters
 from support.fake_n8n import FakeN8n
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
 from sidecar.events import add_event
-from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 from sidecar.typed.models import MODELS
 

@@ -13,6 +13,7 @@ import pytest
 import redis
 from support import legacy_ledger
 
+from sidecar.backend.scripts import Scripts
 from sidecar.queues import jobs
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
@@ -28,7 +29,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome

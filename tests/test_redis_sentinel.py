@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from sidecar.backend.connection import connect, sentinel_options
 from sidecar.bench.procs import Processes
 from sidecar.bench.sentinel import SentinelSet
 from sidecar.errors import ConfigError
-from sidecar.queues.connection import connect, sentinel_options
 from sidecar.settings import load_settings
 
 pytestmark = pytest.mark.skipif(

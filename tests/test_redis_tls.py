@@ -12,8 +12,8 @@ from support.ports import free_port
 from support.redis_server import RedisServer
 from support.tls import TlsFiles, make_tls_files
 
+from sidecar.backend.connection import connect
 from sidecar.errors import ConfigError
-from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 
 

@@ -19,7 +19,7 @@ from support.fake_n8n import FakeN8n
 from support.status_scenario import MINUTES, replay
 
 from sidecar.app import create_app
-from sidecar.queues.connection import connect
+from sidecar.backend.connection import connect
 from sidecar.settings import load_settings
 
 REQUIRED = os.environ.get("SIDECAR_REQUIRE_BROWSER") == "1"  # set by .ci/run

@@ -14,8 +14,8 @@ from support.processes import Worker as WorkerProcess
 from support.queues import wait_until
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
 from sidecar.queues import deadletters
-from sidecar.queues.connection import connect
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings

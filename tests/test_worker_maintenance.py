@@ -12,6 +12,7 @@ import pytest
 import redis
 from support.queues import INBOUND, dead_letters, status
 
+from sidecar.backend.scripts import Scripts
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
     JOB_PREFIX,
@@ -23,7 +24,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key, set_paused
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker import maintenance
 from sidecar.worker.ledger import Ledger

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from sidecar.backend.connection import connect
 from sidecar.bench.context import NO_LIMIT, PREFIX, Bench
 from sidecar.bench.options import Options
 from sidecar.bench.procs import BenchError, Processes
@@ -21,7 +22,6 @@ from sidecar.bench.redis_server import start_redis
 from sidecar.bench.report import Outcome
 from sidecar.bench.upstream import start_upstream
 from sidecar.errors import ConfigError
-from sidecar.queues.connection import connect
 from sidecar.settings import Settings, load_settings
 
 BUSY_LOAD = 0.5  # 1-minute load average above which the figures are flagged

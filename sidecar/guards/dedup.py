@@ -1,6 +1,6 @@
 """Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
 are answered 200 duplicate with the first copy's job id. One atomic step decides and stores:
-sidecar/lua/ingest.lua (claim, rate limit and store in one round trip), for webhooks and
+sidecar/backend/lua/ingest.lua (claim, rate limit and store in one round trip), for webhooks and
 typed jobs alike.
 
 A webhook's identity is its method, its path (identity_path) and its id: the route's

@@ -1,6 +1,6 @@
 """Per-user, per-operation rate limit: a moving window shared by every gateway.
 
-The window is checked and counted by sidecar/lua/ingest.lua, in the same round trip as the
+The window is checked and counted by sidecar/backend/lua/ingest.lua, in the same round trip as the
 dedup claim and the store (it replaced the `limits` library's MovingWindowRateLimiter,
 which needed a round trip of its own). Each (queue, rule, user) has a Redis list of
 admission times, newest first, at most `limit` long, expiring a window after the last

@@ -30,6 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from sidecar.backend.connection import translate
 from sidecar.errors import BackendUnavailable
 from sidecar.events import publish_event
 from sidecar.mode.controller import (
@@ -41,7 +42,6 @@ from sidecar.mode.controller import (
     Signals,
 )
 from sidecar.mode.store import iso
-from sidecar.queues.connection import translate
 from sidecar.redact import redact, url_secrets
 
 log = logging.getLogger("sidecar.alerts")

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.mode.controller import QUEUE, SIGNAL_NAMES, Signals
-from sidecar.queues.connection import translate
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics

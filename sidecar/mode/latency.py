@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 
 KEY = "sidecar:latency"
 DEFAULT_WINDOW_SECONDS = 300.0

@@ -16,7 +16,7 @@ import secrets
 import redis
 from redis.client import Pipeline
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 
 LOCK_KEY = "sidecar:mode:evaluator"
 

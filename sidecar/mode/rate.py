@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 
 KEY_PREFIX = "sidecar:rate:"
 BUCKETS = 60

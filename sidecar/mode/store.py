@@ -40,10 +40,10 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
+from sidecar.backend.connection import translate
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.controller import MODES, SINGLE, ControllerState, Decision, Signals
 from sidecar.mode.lock import LOCK_KEY, as_text
-from sidecar.queues.connection import translate
 
 log = logging.getLogger("sidecar.mode.store")
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.errors import Conflict, NotFound
-from sidecar.queues.connection import translate
 from sidecar.queues.dlq import (
     SUMMARY_FIELD,
     by_queue_key,

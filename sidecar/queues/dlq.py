@@ -30,6 +30,7 @@ import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
 
+from sidecar.backend.scripts import source
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.queues.jobs import (
     JOB_PREFIX,
@@ -40,7 +41,6 @@ from sidecar.queues.jobs import (
     queue_key,
 )
 from sidecar.queues.names import all_queues, dead_letter_queue
-from sidecar.queues.scripts import source
 from sidecar.settings import Settings
 
 DEAD_LETTER_FUNC = "sidecar.queues.dlq.dead_letter_entry"

@@ -13,8 +13,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from rq.utils import utcparse
 
+from sidecar.backend.connection import translate
 from sidecar.errors import BackendUnavailable
-from sidecar.queues.connection import translate
 from sidecar.queues.dlq import UNREGISTERED, dropped_counts
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.overview import queue_counts

@@ -1,4 +1,4 @@
-"""One round trip per webhook or typed job: sidecar/lua/ingest.lua claims the dedup
+"""One round trip per webhook or typed job: sidecar/backend/lua/ingest.lua claims the dedup
 identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py), checks
 the queue has room (sidecar/queues/backpressure.py) and stores the RQ job under a fresh id,
 atomically.
@@ -16,10 +16,10 @@ import redis
 from redis.commands.core import Script
 from rq import Queue
 
+from sidecar.backend.connection import translate
 from sidecar.errors import Duplicate, RateLimited
 from sidecar.guards.ratelimit import NO_WINDOW, UserWindow
 from sidecar.queues.backpressure import FULL_KEY, QueueFull
-from sidecar.queues.connection import translate
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.wake import wake_key
 

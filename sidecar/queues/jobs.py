@@ -21,7 +21,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 from sidecar.queues.wake import leave_token
 from sidecar.settings import Settings
 

@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 from sidecar.queues.jobs import locks_key, queue_key, registry_key
 
 PAUSED_PREFIX = "sidecar:paused:"

@@ -13,7 +13,7 @@ import time
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 
 SAMPLE_SIZE = 1000
 BUCKET_TTL_SECONDS = 3600

@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.errors import BackendUnavailable
 from sidecar.events import STREAM_KEY
 from sidecar.mode.controller import SIGNAL_NAMES, ControllerState, Thresholds
@@ -28,7 +29,6 @@ from sidecar.mode.history import (
 )
 from sidecar.mode.report import mode_report
 from sidecar.queues import deadletters
-from sidecar.queues.connection import translate
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts

@@ -19,6 +19,7 @@ import zlib
 
 import redis
 
+from sidecar.backend.scripts import Scripts
 from sidecar.queues.dlq import (
     UNREGISTERED,
     add_dead_letter,
@@ -28,7 +29,6 @@ from sidecar.queues.dlq import (
     trim_dead_letters,
 )
 from sidecar.queues.jobs import JOB_PREFIX, TakenJob, registry_key, rq_now
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.worker.outcomes import RecordArgs
 from sidecar.worker.policy import Outcome, retry_delay

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
+from sidecar.backend.connection import connect, ping
 from sidecar.errors import ConfigError
 from sidecar.logs import configure_logging
 from sidecar.mode.monitor import SignalFlusher
-from sidecar.queues.connection import connect, ping
 from sidecar.queues.names import all_queues, dead_letter_queue, resolve
 from sidecar.settings import Settings
 from sidecar.worker.runner import Worker

@@ -11,10 +11,10 @@ import time
 
 import redis
 
+from sidecar.backend.scripts import Scripts
 from sidecar.events import add_event
 from sidecar.queues.dlq import add_dead_letter, entry_for
 from sidecar.queues.jobs import JOB_PREFIX, decode_data, locks_key, queue_key, registry_key, rq_now
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.worker.ledger import Ledger
 

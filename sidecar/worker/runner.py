@@ -24,10 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+from sidecar.backend.connection import translate
+from sidecar.backend.scripts import Scripts
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.signals import record_latency
 from sidecar.queues.backpressure import DRAIN_TTL_SECONDS, drain_key
-from sidecar.queues.connection import translate
 from sidecar.queues.gauges import check_in, check_out
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
@@ -40,7 +41,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 from sidecar.worker import batching, maintenance
