@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from flask import Flask, Response, current_app, jsonify, request
 
 from sidecar.backend.connection import connect
+from sidecar.backend.keys import keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.http import api, dlq_api, health, jobs_api, mode_api, openapi
 from sidecar.http.errors import error_answer
@@ -43,7 +44,8 @@ class SidecarState:
     durability: DurabilityProbe | None = field(init=False)
 
     def __post_init__(self) -> None:
-        circuit = CircuitView(self.intake.client if self.intake else None)
+        client = self.intake.client if self.intake else None
+        circuit = CircuitView(client, keys_for(self.settings))
         self.ingress = Ingress(self.upstream, self.intake, self.routes, circuit.is_open)
         self.durability = DurabilityProbe(self.intake.client) if self.intake else None
 
@@ -68,7 +70,7 @@ def create_app(settings: Settings) -> Flask:
     intake = Intake(client, settings, routes) if client is not None else None
     if client is not None:
         log_durability(client)  # what a 202 means here, and loud warnings
-    store = open_store(client, configured=settings.mode)
+    store = open_store(client, keys_for(settings), configured=settings.mode)
     _apply_configured_mode(store, settings)
     app.extensions["sidecar"] = SidecarState(settings, upstream, intake, store, routes)
     app.register_blueprint(health.blueprint)
@@ -106,7 +108,7 @@ def start_monitor(app: Flask) -> Monitor:
         client,
         store=state.store,
         n8n_health=state.upstream.healthy,
-        live_workers=lambda: live_worker_count(client) if client else 0,
+        live_workers=lambda: live_worker_count(client, keys_for(state.settings)) if client else 0,
         history=HistoryRecorder(client, state.settings.queue_prefix) if client else None,
     )
     return monitor.start()

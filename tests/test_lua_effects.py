@@ -26,11 +26,12 @@ from rq.registry import (
 from rq.serializers import JSONSerializer
 from support.queues import INBOUND, status
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.backend.scripts import Scripts
 from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
-from sidecar.queues.dlq import BY_QUEUE_PREFIX, INDEX_PREFIX, SUMMARY_FIELD
-from sidecar.queues.ingest import NO_CLAIM, Admission, admit
+from sidecar.queues.dlq import SUMMARY_FIELD
+from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import (
     DELIVER_FUNC,
@@ -165,7 +166,7 @@ def test_without_dedup_or_user_no_claim_and_no_window_is_written(
     job_id = ingest(rdb, settings)
 
     assert not [k for k in rdb.keys("sidecar:dedup:*") + rdb.keys("sidecar:ratelimit:*")]
-    assert rdb.exists(NO_CLAIM) == 0
+    assert rdb.exists(DEFAULT_KEYS.no_claim) == 0
     assert set(rdb.keys("*")) == {
         f"rq:job:{job_id}".encode(),
         queue_key(INBOUND).encode(),
@@ -440,7 +441,7 @@ def test_the_ledger_trims_both_registries_to_their_own_caps(
 # --- trim_dead_letters.lua ----------------------------------------------------------------
 
 DLQ_LIST = "rq:queue:flrts:dead-letter"
-BY_QUEUE, INDEX = BY_QUEUE_PREFIX, INDEX_PREFIX
+BY_QUEUE, INDEX = DEFAULT_KEYS.dlq_by_queue_prefix, DEFAULT_KEYS.dlq_index_prefix
 
 
 def dead_letter(client: redis.Redis, entry_id: str, job_id: str, written: float) -> None:

@@ -10,7 +10,7 @@ import redis
 from prometheus_client import REGISTRY
 from support.alert_receiver import AlertReceiver
 
-from sidecar.events import STREAM_KEY
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.mode.alerts import Alert, Alerter, alert_from_event
 from sidecar.mode.controller import Event, Signals
 
@@ -174,7 +174,7 @@ def test_alerts_go_to_the_event_stream_and_the_metric(rdb: redis.Redis, make_ale
     alerter.emit(alert, "dlq")
     alerter.emit(alert, "dlq")  # suppressed: not streamed, not counted
 
-    entries = rdb.xrange(STREAM_KEY)
+    entries = rdb.xrange(DEFAULT_KEYS.events)
     assert len(entries) == 1
     fields = entries[0][1]
     assert fields[b"type"] == b"alert"

@@ -9,14 +9,15 @@ import types
 import pytest
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.errors import BackendUnavailable
 from sidecar.mode import store as mode_store_module
 from sidecar.mode.controller import ControllerState, Decision, Signals, SignalTrack, Thresholds
 from sidecar.mode.local_store import LocalModeStore, open_store
-from sidecar.mode.lock import LOCK_KEY, EvaluatorLock
+from sidecar.mode.lock import EvaluatorLock
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
-from sidecar.mode.store import HISTORY_KEY, ModeStore
+from sidecar.mode.store import ModeStore
 from sidecar.settings import load_settings
 
 
@@ -159,21 +160,23 @@ def test_history_is_capped(rdb: redis.Redis) -> None:
     for n in range(12):
         store.pin("queue" if n % 2 else "single", reason=f"pin {n}")
 
-    assert rdb.llen(HISTORY_KEY) == 5
+    assert rdb.llen(DEFAULT_KEYS.mode_history) == 5
     assert [entry["reason"] for entry in store.history()] == [f"pin {n}" for n in range(11, 6, -1)]
 
 
 def test_one_evaluator_at_a_time_and_a_dead_one_hands_over(rdb: redis.Redis) -> None:
     first, second = EvaluatorLock(rdb, ttl_seconds=30), EvaluatorLock(rdb, ttl_seconds=30)
     assert first.acquire()
-    assert 20_000 < rdb.pttl(LOCK_KEY) <= 30_000  # seconds, not milliseconds
+    assert 20_000 < rdb.pttl(DEFAULT_KEYS.mode_evaluator) <= 30_000  # seconds, not milliseconds
     assert not second.acquire()
-    rdb.pexpire(LOCK_KEY, 5_000)  # as if 25 s had passed
+    rdb.pexpire(DEFAULT_KEYS.mode_evaluator, 5_000)  # as if 25 s had passed
     assert first.acquire()  # renewed: a full TTL again
-    assert rdb.pttl(LOCK_KEY) > 20_000
+    assert rdb.pttl(DEFAULT_KEYS.mode_evaluator) > 20_000
     assert not second.acquire()
 
-    rdb.pexpire(LOCK_KEY, 1)  # the first stops renewing ("died"): its TTL runs out
+    rdb.pexpire(
+        DEFAULT_KEYS.mode_evaluator, 1
+    )  # the first stops renewing ("died"): its TTL runs out
     wait_until(second.acquire, timeout=10)
 
     assert second.holder() == second.token
@@ -217,7 +220,7 @@ def test_store_errors_are_backend_unavailable(dead_redis: redis.Redis) -> None:
 
 
 def test_without_redis_the_store_is_local_and_single() -> None:
-    store = open_store(None)
+    store = open_store(None, DEFAULT_KEYS)
     assert isinstance(store, LocalModeStore)
 
     with pytest.raises(BackendUnavailable, match="needs Redis"):

@@ -15,6 +15,7 @@ from support.queues import wait_until
 
 from sidecar.app import create_app
 from sidecar.backend.connection import connect
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.queues import deadletters
 from sidecar.queues.gauges import live_worker_count
 from sidecar.queues.names import all_queues
@@ -127,10 +128,12 @@ def test_a_running_worker_counts_as_live(n8n: FakeN8n, redis_url: str) -> None:
     rdb = redis.Redis.from_url(redis_url)
     worker = WorkerProcess("--queue", "webhooks:inbound", N8N_URL=n8n.url, REDIS_URL=redis_url)
     try:
-        wait_until(lambda: live_worker_count(rdb) == 1, timeout=10, what="worker check-in")
+        wait_until(
+            lambda: live_worker_count(rdb, DEFAULT_KEYS) == 1, timeout=10, what="worker check-in"
+        )
     finally:
         assert worker.stop(timeout=20) == 0
-    assert live_worker_count(rdb) == 0  # it checked out on SIGTERM
+    assert live_worker_count(rdb, DEFAULT_KEYS) == 0  # it checked out on SIGTERM
 
 
 def test_a_dead_typed_job_replays_as_a_typed_job(settings_for, n8n: FakeN8n) -> None:

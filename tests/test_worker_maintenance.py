@@ -12,6 +12,7 @@ import pytest
 import redis
 from support.queues import INBOUND, dead_letters, status
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.backend.scripts import Scripts
 from sidecar.queues.jobs import (
     DELIVERED_PREFIX,
@@ -143,7 +144,7 @@ def test_job_stalled_more_than_the_maximum_is_dead_lettered(
     assert (entry["jobId"], entry["queue"], entry["data"]) == (job_id, INBOUND, PAYLOAD)
     assert status(rdb, job_id) == "failed"
     assert rdb.llen(queue_key(INBOUND)) == 0
-    assert rdb.llen(maintenance.STALLED_OUT_KEY) == 0
+    assert rdb.llen(DEFAULT_KEYS.stalled_out) == 0
 
 
 def test_concurrent_sweepers_dead_letter_each_job_once(
@@ -170,7 +171,7 @@ def test_concurrent_sweepers_dead_letter_each_job_once(
 
     assert sorted(entry["jobId"] for entry in dead_letters(rdb)) == sorted(ids)
     assert {status(rdb, job_id) for job_id in ids} == {"failed"}
-    assert rdb.llen(maintenance.STALLED_OUT_KEY) == 0
+    assert rdb.llen(DEFAULT_KEYS.stalled_out) == 0
     for client in clients:
         client.close()
 

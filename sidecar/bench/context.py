@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.bench.options import Options
 from sidecar.bench.procs import Processes, answering, free_port, wait_until
 from sidecar.bench.progress import Progress
@@ -81,6 +82,9 @@ class Bench:
         workers = [self.procs.start("worker", argv, env) for _ in range(count)]
         for worker in workers:
             wait_until(
-                lambda: live_worker_count(self.client) >= count, "workers", self.procs, worker
+                lambda: live_worker_count(self.client, keys_for(self.settings)) >= count,
+                "workers",
+                self.procs,
+                worker,
             )
         return workers

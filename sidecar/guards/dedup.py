@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
+from sidecar.backend.keys import keys_for_queue
 from sidecar.capture import CapturedRequest
 from sidecar.guards.keys import extract
 
@@ -75,7 +76,7 @@ def job_id_for(queue: str, identity: str) -> str:
 
 def claim_key(queue: str, identity: str) -> str:
     """The Redis key holding the claim of `identity` on `queue` (its value: the job id)."""
-    return f"sidecar:dedup:{queue}:{hashlib.sha256(identity.encode()).hexdigest()}"
+    return keys_for_queue(queue).dedup(queue, identity)
 
 
 def claim_seconds(ttl: float) -> int:

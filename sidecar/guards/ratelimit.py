@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sidecar.backend.keys import keys_for_queue
 from sidecar.routes import RateLimit
-
-WINDOW_PREFIX = "sidecar:ratelimit:"
-NO_WINDOW = WINDOW_PREFIX + "none"  # named to the script when there is no user; never used
 
 
 @dataclass(frozen=True)
@@ -30,4 +28,5 @@ class UserWindow:
     @property
     def key(self) -> str:
         """Its Redis list; a changed rule starts afresh, as with `limits`."""
-        return f"{WINDOW_PREFIX}{self.queue}:{self.rule.limit}/{self.rule.window}:{self.user}"
+        window = f"{self.rule.limit}/{self.rule.window}"
+        return keys_for_queue(self.queue).ratelimit(self.queue, window, self.user)

@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from sidecar.backend.keys import keys_for
 from sidecar.queues.gauges import render_queue_gauges
 from sidecar.queues.names import all_queues
 from sidecar.telemetry import render
@@ -63,5 +64,5 @@ def metrics() -> Response:
     payload, content_type = render()
     if state.intake is not None:
         queues = all_queues(state.settings.queue_prefix)
-        payload += render_queue_gauges(state.intake.client, queues)
+        payload += render_queue_gauges(state.intake.client, keys_for(state.settings), queues)
     return Response(payload, content_type=content_type)

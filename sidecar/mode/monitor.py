@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.events import publish_event
 from sidecar.mode import metrics
@@ -106,18 +107,18 @@ class Periodic:
 class SignalFlusher(Periodic):
     """For worker processes: flushes this process's latency (and rate) samples to Redis."""
 
-    def __init__(self, client: redis.Redis, interval: float) -> None:
+    def __init__(self, client: redis.Redis, keys: KeySchema, interval: float) -> None:
         super().__init__(interval, "signal-flusher")
-        self.client = client
+        self.client, self.keys = client, keys
 
     def tick(self) -> bool:
         """Flush once; False when Redis refused."""
-        return flush_local(self.client)
+        return flush_local(self.client, self.keys)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop, then flush what is left."""
         super().stop(timeout)
-        flush_local(self.client)
+        flush_local(self.client, self.keys)
 
 
 class Monitor(Periodic):
@@ -145,14 +146,18 @@ class Monitor(Periodic):
         super().__init__(settings.monitor_interval_seconds, "mode-monitor")
         self.settings, self.client, self.clock = settings, client, clock
         self.thresholds = Thresholds.from_settings(settings)
-        self.store = store or open_store(client)
+        self.store = store or open_store(client, keys_for(settings))
         self.alerter = alerter or Alerter.from_settings(settings, client)
         if sampler is None:
             LATENCY.window_seconds = latency_window_seconds(settings)
         self.sampler = sampler or SignalSampler(settings, client)
         self.sources = signal_sources(settings)
         ttl = lock_ttl_seconds or 3 * settings.monitor_interval_seconds
-        self.lock = lock or (LocalLock() if client is None else EvaluatorLock(client, ttl))
+        self.lock = lock or (
+            LocalLock()
+            if client is None
+            else EvaluatorLock(client, ttl, keys_for(settings).mode_evaluator)
+        )
         self.n8n_health, self.live_workers = n8n_health, live_workers
         self.history = history
         self._last_mode: str | None = None
@@ -189,7 +194,7 @@ class Monitor(Periodic):
 
     def tick(self) -> Tick:
         """One monitor round (see the module docstring); never raises BackendUnavailable."""
-        flush_local(self.client, self.sampler.rate, self.sampler.latency)
+        flush_local(self.client, keys_for(self.settings), self.sampler.rate, self.sampler.latency)
         try:
             return self._tick()
         except BackendUnavailable as exc:
@@ -249,7 +254,7 @@ class Monitor(Periodic):
         data = {"from": before, "to": after, "reason": reason, "by": by, "at": iso(self.clock())}
         if self.client is not None:
             try:
-                publish_event(self.client, "mode_changed", data)
+                publish_event(self.client, keys_for(self.settings), "mode_changed", data)
             except BackendUnavailable as exc:
                 log.warning("mode change not added to the event stream: %s", exc)
         if alert:

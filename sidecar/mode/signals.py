@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.mode.controller import Signals
 from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import CGROUP_ROOT, host_memory_percent
@@ -57,12 +58,15 @@ def latency_window_seconds(settings: Any) -> float:
 
 
 def flush_local(
-    client: redis.Redis | None, rate: RateCounter = RATE, latency: LatencyReservoir = LATENCY
+    client: redis.Redis | None,
+    keys: KeySchema,
+    rate: RateCounter = RATE,
+    latency: LatencyReservoir = LATENCY,
 ) -> bool:
     """Flush this process's counters to Redis; False (logged) when Redis refused them."""
     try:
-        rate.flush(client)
-        latency.flush(client)
+        rate.flush(client, keys)
+        latency.flush(client, keys)
     except Exception as exc:
         log.warning("could not flush signal counters: %s", exc)
         return False
@@ -132,11 +136,11 @@ class SignalSampler:
 
     def webhooks_per_hour(self) -> float:
         """Webhooks received in the last hour across gateways."""
-        return self.rate.per_hour(self.client)
+        return self.rate.per_hour(self.client, keys_for(self.settings))
 
     def exec_p95_seconds(self) -> float | None:
         """The larger of the p95 answer time and (with an API key) n8n's p95 execution time."""
-        answers = self.latency.p95(self.client)
+        answers = self.latency.p95(self.client, keys_for(self.settings))
         if not self.n8n.api_key:
             return answers
         executions = self._executions()

@@ -14,20 +14,19 @@ from prometheus_client.registry import Collector
 from rq.utils import utcparse
 
 from sidecar.backend.connection import translate
+from sidecar.backend.keys import KeySchema
 from sidecar.errors import BackendUnavailable
 from sidecar.queues.dlq import UNREGISTERED, dropped_counts
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics
 
-WORKERS_KEY = "sidecar:workers"
-
 
 class QueueCollector(Collector):
-    """Collects the queue gauges for `queues` from `client`."""
+    """Collects the queue gauges for `queues` from `client` (the sidecar's keys: `keys`)."""
 
-    def __init__(self, client: redis.Redis, queues: list[str]) -> None:
-        self.client, self.queues = client, queues
+    def __init__(self, client: redis.Redis, keys: KeySchema, queues: list[str]) -> None:
+        self.client, self.keys, self.queues = client, keys, queues
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One family per measure, labelled by queue."""
@@ -50,12 +49,14 @@ class QueueCollector(Collector):
         workers = GaugeMetricFamily(
             "sidecar_workers_live", "Worker processes seen in the last minute"
         )
-        workers.add_metric([], float(self.client.zcount(WORKERS_KEY, time.time() - 60, "+inf")))
+        workers.add_metric(
+            [], float(self.client.zcount(self.keys.workers, time.time() - 60, "+inf"))
+        )
         yield workers
         dropped = CounterMetricFamily(
             "sidecar_dlq_dropped", "Dead letters not kept, per reason", labels=["reason"]
         )
-        for reason, count in {UNREGISTERED: 0, **dropped_counts(self.client)}.items():
+        for reason, count in {UNREGISTERED: 0, **dropped_counts(self.client, self.keys)}.items():
             dropped.add_metric([reason], float(count))
         yield dropped
         yield from self._delivery()
@@ -64,7 +65,7 @@ class QueueCollector(Collector):
         """The n8n circuit, the pace across workers, refusals of full queues."""
         from sidecar.worker.report import delivery_status
 
-        view = delivery_status(self.client)
+        view = delivery_status(self.client, self.keys)
         yield GaugeMetricFamily(
             "sidecar_n8n_circuit_open",
             "1 while workers find n8n unreachable (deliveries held)",
@@ -106,27 +107,27 @@ class QueueCollector(Collector):
         return max(0.0, time.time() - utcparse(enqueued.decode()).timestamp())
 
 
-def check_in(client: redis.Redis, name: str) -> None:
+def check_in(client: redis.Redis, keys: KeySchema, name: str) -> None:
     """A worker says it is alive (every heartbeat)."""
-    client.zadd(WORKERS_KEY, {name: time.time()})
-    client.zremrangebyscore(WORKERS_KEY, "-inf", time.time() - 3600)  # forget long-gone ones
+    client.zadd(keys.workers, {name: time.time()})
+    client.zremrangebyscore(keys.workers, "-inf", time.time() - 3600)  # forget long-gone ones
 
 
-def check_out(client: redis.Redis, name: str) -> None:
+def check_out(client: redis.Redis, keys: KeySchema, name: str) -> None:
     """A worker that stops says so."""
-    client.zrem(WORKERS_KEY, name)
+    client.zrem(keys.workers, name)
 
 
-def live_worker_count(client: redis.Redis, within_seconds: float = 60) -> int:
+def live_worker_count(client: redis.Redis, keys: KeySchema, within_seconds: float = 60) -> int:
     """Worker processes that checked in during the last `within_seconds`."""
     with translate():
-        return int(client.zcount(WORKERS_KEY, time.time() - within_seconds, "+inf"))
+        return int(client.zcount(keys.workers, time.time() - within_seconds, "+inf"))
 
 
-def render_queue_gauges(client: redis.Redis, queues: list[str]) -> bytes:
+def render_queue_gauges(client: redis.Redis, keys: KeySchema, queues: list[str]) -> bytes:
     """The gauges in Prometheus text format (empty when Redis cannot be read)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(client, queues))
+    registry.register(QueueCollector(client, keys, queues))
     try:
         return generate_latest(registry)
     except (redis.RedisError, BackendUnavailable):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import redis
 
 from sidecar.backend.connection import ping, translate
+from sidecar.backend.keys import keys_for
 from sidecar.backend.scripts import Scripts
 from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
@@ -150,6 +151,7 @@ class Intake:
             with translate():
                 add_event(
                     self.client,
+                    keys_for(self.settings),
                     kind,
                     {"queue": queue, "jobId": job_id, "path": captured.path, **extra},
                 )

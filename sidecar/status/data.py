@@ -15,8 +15,8 @@ from typing import Any
 import redis
 
 from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for
 from sidecar.errors import BackendUnavailable
-from sidecar.events import STREAM_KEY
 from sidecar.mode.controller import SIGNAL_NAMES, ControllerState, Thresholds
 from sidecar.mode.history import (
     QUEUE_FIELDS,
@@ -93,7 +93,8 @@ def n8n_protection(state: Any) -> dict[str, Any] | None:
 
 def _history(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
     """Mode timelines (24 h and 7 d) and one chart per signal over the chosen window."""
-    rows = History(client).rows(SIGNALS_SERIES, page.now - WINDOWS["7d"])
+    history = History(client, keys=keys_for(state.settings))
+    rows = history.rows(SIGNALS_SERIES, page.now - WINDOWS["7d"])
     modes = column(rows, SIGNAL_FIELDS, "mode")
     for name in TIMELINES:
         start = page.now - WINDOWS[name]
@@ -167,7 +168,8 @@ def _queues(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thres
     names = all_queues(state.settings.queue_prefix)
     counts = queue_counts(client, names)
     start = page.now - WINDOWS[page.window]
-    series = History(client).many([queue_series(q) for q in names], start)
+    history = History(client, keys=keys_for(state.settings))
+    series = history.many([queue_series(q) for q in names], start)
     for queue in names:
         rows = series[queue_series(queue)]
         entry: dict[str, Any] = {"name": queue, **counts[queue], "charts": []}
@@ -220,13 +222,13 @@ def _dead_letters(
 
 
 def _workers(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
-    page.workers = live_worker_count(client)
+    page.workers = live_worker_count(client, keys_for(state.settings))
 
 
 def _alerts(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
     """The newest alerts from the event stream."""
     with translate():
-        rows = client.xrevrange(STREAM_KEY, count=500)
+        rows = client.xrevrange(keys_for(state.settings).events, count=500)
     for _, fields in rows:
         if fields.get(b"type") == b"alert":
             page.alerts.append(json.loads(fields.get(b"data", b"{}")))

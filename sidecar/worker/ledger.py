@@ -19,6 +19,7 @@ import zlib
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.backend.scripts import Scripts
 from sidecar.queues.dlq import (
     UNREGISTERED,
@@ -110,7 +111,7 @@ class Ledger:
             for job, outcome in dead:
                 if job.id in dropped:
                     log.info("job %s failed, not dead-lettered: %s", job.id, outcome.error)
-                    count_dropped(pipe, UNREGISTERED)
+                    count_dropped(pipe, keys_for(self.settings), UNREGISTERED)
                     continue
                 log.warning(
                     "job %s dead-lettered after %d attempt(s): %s",

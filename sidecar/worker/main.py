@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sidecar.backend.connection import connect, ping
+from sidecar.backend.keys import keys_for
 from sidecar.errors import ConfigError
 from sidecar.logs import configure_logging
 from sidecar.mode.monitor import SignalFlusher
@@ -36,7 +37,9 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int | None, b
         click.echo(f"error: {detail}", err=True)
         return 1
     worker = Worker(settings, client, names, concurrency or settings.worker_concurrency, burst)
-    flusher = SignalFlusher(client, settings.monitor_interval_seconds).start()  # n8n latencies
+    flusher = SignalFlusher(
+        client, keys_for(settings), settings.monitor_interval_seconds
+    ).start()  # n8n latencies
     try:
         return worker.run()
     finally:

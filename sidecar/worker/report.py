@@ -7,25 +7,25 @@ import time
 
 import redis
 
+from sidecar.backend.keys import KeySchema
 from sidecar.queues.backpressure import refused_counts
-from sidecar.queues.gauges import WORKERS_KEY
 from sidecar.worker.circuit import Circuit
 from sidecar.worker.pace import total_pace
 
 LIVE_SECONDS = 60
 
 
-def delivery_status(client: redis.Redis) -> dict:
+def delivery_status(client: redis.Redis, keys: KeySchema) -> dict:
     """{"circuit": open|closed, "outageSeconds", "reason", "pace", "backlogFull": {queue: n}}."""
     now = time.time()
-    state = Circuit(client).state()
-    live = {m.decode() for m in client.zrangebyscore(WORKERS_KEY, now - LIVE_SECONDS, "+inf")}
+    state = Circuit(client, keys).state()
+    live = {m.decode() for m in client.zrangebyscore(keys.workers, now - LIVE_SECONDS, "+inf")}
     return {
         "circuit": "open" if state.open else "closed",
         "outageSeconds": round(state.outage_seconds(now), 1),
         "reason": state.reason,
-        "pace": total_pace(client, live),
-        "backlogFull": refused_counts(client),
+        "pace": total_pace(client, keys, live),
+        "backlogFull": refused_counts(client, keys),
     }
 
 

@@ -9,6 +9,7 @@ import zlib
 
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.events import add_event
 from sidecar.queues import stats
 from sidecar.queues.dlq import add_dead_letter, entry_for
@@ -70,7 +71,7 @@ def note(pipe: Pipe, finished: dict, job: TakenJob, outcome: Outcome, kind: str)
     }
     if kind == "dead":
         data["error"] = outcome.error[:300]
-    add_event(pipe, "completed" if kind == "done" else "failed", data)
+    add_event(pipe, DEFAULT_KEYS, "completed" if kind == "done" else "failed", data)
 
 
 def done(pipe: Pipe, settings: Settings, job: TakenJob, outcome: Outcome) -> None:

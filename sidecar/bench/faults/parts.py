@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.bench.context import NO_LIMIT, OPERATION, Bench, Gateway
 from sidecar.bench.procs import BenchError, Processes, free_port, wait_until
 from sidecar.bench.redis_server import SHIPPED_CONFIG
@@ -101,7 +102,12 @@ def start_workers(
     """`count` workers with `settings`, once `client`'s Redis lists them all."""
     workers = [start_worker(bench, **settings) for _ in range(count)]
     for worker in workers:
-        wait_until(lambda: live_worker_count(client) >= count, "workers", bench.procs, worker)
+        wait_until(
+            lambda: live_worker_count(client, keys_for(bench.settings)) >= count,
+            "workers",
+            bench.procs,
+            worker,
+        )
     return workers
 
 
