@@ -30,7 +30,7 @@ def make_alerter() -> Iterator:
     made: list[Alerter] = []
 
     def make(*args: object, **options: object) -> Alerter:
-        alerter = Alerter(*args, **{**FAST, **options})  # type: ignore[arg-type]
+        alerter = Alerter(*args, **{"keys": DEFAULT_KEYS, **FAST, **options})  # type: ignore[arg-type]
         made.append(alerter)
         return alerter
 

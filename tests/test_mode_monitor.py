@@ -77,7 +77,9 @@ def build(receiver: AlertReceiver, cgroup: Path) -> Iterator[Callable[..., Monit
             cgroup_root=cgroup,
             clock=clock,
         )
-        alerter = Alerter(client, receiver.url, settings.cooldown_seconds, retry_wait=0.05)
+        alerter = Alerter(
+            client, receiver.url, settings.cooldown_seconds, retry_wait=0.05, keys=DEFAULT_KEYS
+        )
         options = {"alerter": alerter, "sampler": sampler, "clock": clock, **options}
         monitor = Monitor(settings, client, **options)
         made.append(monitor)
@@ -243,7 +245,9 @@ def test_start_applies_sidecar_mode_and_stop_hands_the_lock_over(
     rdb: redis.Redis, redis_url: str, receiver: AlertReceiver
 ) -> None:
     settings = load_settings(**{**SMALL, "REDIS_URL": redis_url, "SIDECAR_MODE": "queue"})
-    monitor = Monitor(settings, rdb, alerter=Alerter(rdb, receiver.url, 5)).start()
+    monitor = Monitor(
+        settings, rdb, alerter=Alerter(rdb, receiver.url, 5, keys=DEFAULT_KEYS)
+    ).start()
     try:
         wait_until(
             lambda: rdb.get(DEFAULT_KEYS.mode_evaluator) is not None,
@@ -282,7 +286,7 @@ def test_a_blind_signal_is_alerted_once_at_start_up(
 ) -> None:
     key = {"SIDECAR_N8N_API_KEY": api_key} if api_key else {}
     settings = load_settings(**{**SMALL, "REDIS_URL": redis_url, "SIDECAR_MODE": "auto", **key})
-    alerter = Alerter(rdb, receiver.url, 3600)
+    alerter = Alerter(rdb, receiver.url, 3600, keys=DEFAULT_KEYS)
     monitor = Monitor(settings, rdb, alerter=alerter).start()
     try:
         monitor.alert_blind_signals()  # a second time: still one alert (per cool-down)
@@ -317,7 +321,7 @@ def test_only_the_evaluator_records_history_one_row_a_minute(
     other = redis.Redis.from_url(redis_url)
     evaluator = build(rdb, clock, history=HistoryRecorder(rdb, PREFIX, clock))
     follower = build(other, clock, history=HistoryRecorder(other, PREFIX, clock))
-    rows = History(rdb)
+    rows = History(rdb, DEFAULT_KEYS)
 
     run(evaluator, clock, 2, webhooks_per_tick=5)  # 3 ticks within one minute
     assert follower.tick().outcome == "follower"

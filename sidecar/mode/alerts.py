@@ -31,7 +31,7 @@ from tenacity import (
 )
 
 from sidecar.backend.connection import translate
-from sidecar.backend.keys import DEFAULT_KEYS, KeySchema, keys_for
+from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.events import publish_event
 from sidecar.mode.controller import (
@@ -118,7 +118,7 @@ class Alerter:
     """Raises alerts. Parameters: `client` (None without Redis), `webhook_url` (None: no POST),
     `cooldown_seconds` (the same alert at most once per this), `session`, `clock`, and the
     POST policy: `attempts`, `retry_wait` (first backoff, doubling up to `retry_max_wait`),
-    `timeout`, `queue_size`; `keys` (the key schema; the default prefix's unless given)."""
+    `timeout`, `queue_size`; `keys` (the key schema)."""
 
     def __init__(
         self,
@@ -133,7 +133,7 @@ class Alerter:
         retry_max_wait: float = 30.0,
         timeout: float = 10.0,
         queue_size: int = 1000,
-        keys: KeySchema = DEFAULT_KEYS,
+        keys: KeySchema,
     ) -> None:
         self.client, self.webhook_url, self.cooldown = client, webhook_url, cooldown_seconds
         self.session, self.clock = session or requests.Session(), clock

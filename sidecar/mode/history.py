@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import redis
 
 from sidecar.backend.connection import translate
-from sidecar.backend.keys import DEFAULT_KEYS, KeySchema, keys_for_prefix
+from sidecar.backend.keys import KeySchema, keys_for_prefix
 from sidecar.mode.controller import QUEUE, SIGNAL_NAMES, Signals
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
@@ -70,14 +70,14 @@ def _row(member: bytes | str) -> Row:
 
 
 class History:
-    """Read and write the history series. Parameters: `client`, `retention_minutes`, `keys`
-    (the key schema; the default prefix's unless given)."""
+    """Read and write the history series. Parameters: `client`, `keys` (the key
+    schema), `retention_minutes`."""
 
     def __init__(
         self,
         client: redis.Redis,
+        keys: KeySchema,
         retention_minutes: int = RETENTION_MINUTES,
-        keys: KeySchema = DEFAULT_KEYS,
     ) -> None:
         self.client, self.retention_minutes = client, retention_minutes
         self.prefix = keys.history_prefix
@@ -168,7 +168,7 @@ class HistoryRecorder:
         queue_prefix: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.history, self.client = History(client, keys=keys_for_prefix(queue_prefix)), client
+        self.history, self.client = History(client, keys_for_prefix(queue_prefix)), client
         self.queue_prefix, self.clock = queue_prefix, clock
 
     def __call__(self, signals: Signals, mode: str) -> None:

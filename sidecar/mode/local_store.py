@@ -132,4 +132,4 @@ def open_store(
     """The shared store when Redis is configured, else the in-process one."""
     if client is None:
         return LocalModeStore()
-    return ModeStore(client, cache_seconds=cache_seconds, configured=configured, keys=keys)
+    return ModeStore(client, keys, cache_seconds=cache_seconds, configured=configured)

@@ -17,7 +17,6 @@ import redis
 from redis.client import Pipeline
 
 from sidecar.backend.connection import translate
-from sidecar.backend.keys import DEFAULT_KEYS
 
 
 def as_text(value: bytes | str | None) -> str | None:
@@ -27,14 +26,14 @@ def as_text(value: bytes | str | None) -> str | None:
 
 class EvaluatorLock:
     """The evaluator lock. Parameters: `client`, `ttl_seconds` (how long a dead holder keeps
-    it), `key` (KeySchema.mode_evaluator; the default prefix's unless given), `token` (this
+    it), `key` (KeySchema.mode_evaluator), `token` (this
     holder's identity; a random one when None)."""
 
     def __init__(
         self,
         client: redis.Redis,
         ttl_seconds: float,
-        key: str = DEFAULT_KEYS.mode_evaluator,
+        key: str,
         token: str | None = None,
     ) -> None:
         self.client, self.key = client, key

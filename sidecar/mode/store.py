@@ -41,7 +41,7 @@ import redis
 from redis.client import Pipeline
 
 from sidecar.backend.connection import translate
-from sidecar.backend.keys import DEFAULT_KEYS, KeySchema
+from sidecar.backend.keys import KeySchema
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.controller import MODES, SINGLE, ControllerState, Decision, Signals
 from sidecar.mode.lock import as_text
@@ -131,11 +131,11 @@ class ModeStore:
     def __init__(
         self,
         client: redis.Redis,
+        keys: KeySchema,
         cache_seconds: float = CACHE_SECONDS,
         history_size: int = HISTORY_SIZE,
         clock: Callable[[], float] = time.time,
         configured: str = "auto",
-        keys: KeySchema = DEFAULT_KEYS,
     ) -> None:
         self.client, self.cache_seconds, self.keys = client, cache_seconds, keys
         self.empty_view = configured_view(configured)

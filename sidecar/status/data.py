@@ -93,7 +93,7 @@ def n8n_protection(state: Any) -> dict[str, Any] | None:
 
 def _history(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thresholds) -> None:
     """Mode timelines (24 h and 7 d) and one chart per signal over the chosen window."""
-    history = History(client, keys=keys_for(state.settings))
+    history = History(client, keys_for(state.settings))
     rows = history.rows(SIGNALS_SERIES, page.now - WINDOWS["7d"])
     modes = column(rows, SIGNAL_FIELDS, "mode")
     for name in TIMELINES:
@@ -168,7 +168,7 @@ def _queues(page: StatusPage, state: Any, client: redis.Redis, thresholds: Thres
     names = all_queues(state.settings.queue_prefix)
     counts = queue_counts(client, names)
     start = page.now - WINDOWS[page.window]
-    history = History(client, keys=keys_for(state.settings))
+    history = History(client, keys_for(state.settings))
     series = history.many([queue_series(q) for q in names], start)
     for queue in names:
         rows = series[queue_series(queue)]

@@ -44,7 +44,7 @@ def signal_minutes(
     client: redis.Redis, keys: KeySchema, now: float, minutes: int = 60
 ) -> dict[str, list]:
     """Each signal's last `minutes` minutes from the history (None where nothing recorded)."""
-    rows = History(client, keys=keys).rows(SIGNALS_SERIES, now - minutes * MINUTE)
+    rows = History(client, keys).rows(SIGNALS_SERIES, now - minutes * MINUTE)
     return {
         name: per_minute(column(rows, SIGNAL_FIELDS, name), now, minutes) for name in SIGNAL_NAMES
     }

@@ -74,7 +74,7 @@ def replay(client: redis.Redis, settings: Settings, end: float) -> Outcome:
     start = (end // 60 - MINUTES + 1) * 60
     clock = FakeClock(start)
     thresholds = Thresholds.from_settings(settings)
-    store, history = ModeStore(client, clock=clock), History(client)
+    store, history = ModeStore(client, DEFAULT_KEYS, clock=clock), History(client, DEFAULT_KEYS)
     controller = Controller(thresholds, clock, ControllerState(since=start))
     queue, depth = inbound_queue(settings.queue_prefix), 0.0
     outcome = Outcome(start)
