@@ -35,7 +35,6 @@ from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import (
     DELIVER_FUNC,
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     enqueue_payload,
     locks_key,
@@ -210,7 +209,7 @@ def dequeue(
         ],
         args=[
             *(n, lock_deadline, wip_score, rq_now(), "worker-a", "exec1"),
-            *(JOB_PREFIX, DELIVERED_PREFIX, limit, 30_000),
+            *(JOB_PREFIX, DEFAULT_KEYS.delivered_prefix, limit, 30_000),
         ],
     )
 
@@ -219,7 +218,7 @@ def test_dequeue_registers_the_job_as_rq_registers_a_started_one(
     rdb: redis.Redis, settings: Settings
 ) -> None:
     job_id = enqueue_payload(rdb, settings, INBOUND, PAYLOAD)
-    rdb.set(DELIVERED_PREFIX + job_id, 1)
+    rdb.set(DEFAULT_KEYS.delivered_prefix + job_id, 1)
 
     flat = dequeue(rdb, 1, lock_deadline=1_000.0, wip_score=FAR)
 
@@ -305,9 +304,13 @@ def test_recorded_outcomes_are_in_rqs_registries_with_rqs_statuses(
     assert rdb.ttl(JOB_PREFIX + retry) == -1  # a scheduled retry never expires
     assert settings.keep_failed_seconds - 2 <= rdb.ttl(JOB_PREFIX + dead)
     assert rdb.ttl(JOB_PREFIX + dead) <= settings.keep_failed_seconds
-    assert rdb.get(DELIVERED_PREFIX + done) == b"1"
-    assert rdb.ttl(DELIVERED_PREFIX + done) == rdb.ttl(JOB_PREFIX + done)
-    assert rdb.exists(DELIVERED_PREFIX + retry) + rdb.exists(DELIVERED_PREFIX + dead) == 0
+    assert rdb.get(DEFAULT_KEYS.delivered_prefix + done) == b"1"
+    assert rdb.ttl(DEFAULT_KEYS.delivered_prefix + done) == rdb.ttl(JOB_PREFIX + done)
+    assert (
+        rdb.exists(DEFAULT_KEYS.delivered_prefix + retry)
+        + rdb.exists(DEFAULT_KEYS.delivered_prefix + dead)
+        == 0
+    )
 
 
 # --- sweep_stalled.lua --------------------------------------------------------------------

@@ -15,7 +15,6 @@ from support.queues import INBOUND, dead_letters, status
 from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.backend.scripts import Scripts
 from sidecar.queues.jobs import (
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     enqueue_payload,
     locks_key,
@@ -55,7 +54,7 @@ def take(client: redis.Redis, n: int, lock_deadline: float, exec_id: str = "exec
             "w",
             exec_id,
             JOB_PREFIX,
-            DELIVERED_PREFIX,
+            DEFAULT_KEYS.delivered_prefix,
             1_000_000,  # no delivery limit here
             60_000,
         ],

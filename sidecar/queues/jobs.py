@@ -24,13 +24,12 @@ from rq.serializers import JSONSerializer
 
 from sidecar.backend import rq_layout
 from sidecar.backend.connection import translate
-from sidecar.backend.keys import DEFAULT_KEYS, keys_for_queue
+from sidecar.backend.keys import keys_for_queue
 from sidecar.queues.wake import leave_token
 from sidecar.settings import Settings
 
 DELIVER_FUNC = "sidecar.worker.delivery.deliver"
 JOB_PREFIX = rq_layout.JOB_PREFIX
-DELIVERED_PREFIX = DEFAULT_KEYS.delivered_prefix  # the default prefix's; workers use keys_for
 queue_key = rq_layout.queue_key
 registry_key = rq_layout.registry_key
 
