@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.errors import Conflict, NotFound
-from sidecar.queues.connection import translate
 from sidecar.queues.dlq import (
     SUMMARY_FIELD,
     by_queue_key,
@@ -154,7 +154,7 @@ def get_entry(client: redis.Redis, settings: Settings, given: str) -> DeadLetter
         with translate():
             entry = _load(client, settings, given)
             if entry is None:
-                target = client.get(index_key(given))
+                target = client.get(index_key(settings, given))
                 entry = _load(client, settings, target.decode()) if target else None
     if entry is None:
         raise NotFound(f"no dead letter with id {given!r}")
@@ -261,4 +261,4 @@ def _remove(pipe: redis.client.Pipeline, settings: Settings, entry: DeadLetter) 
     pipe.lrem(dlq_key(settings), 1, entry.id)
     pipe.zrem(by_queue_key(entry.queue), entry.id)
     pipe.delete(JOB_PREFIX + entry.id)
-    pipe.delete(index_key(entry.jobId))
+    pipe.delete(index_key(settings, entry.jobId))

@@ -6,9 +6,9 @@ are never run by workers; `dlq replay` (deadletters.py) puts them back on their 
 Beside RQ's job hash and queue list, each entry has (all bounded with the entries):
 * its summary (every field but `data`, JSON) in the hash field `sidecar_dlq`, so listings
   never read payloads;
-* a member in `sidecar:dlq:queue:{queue}` (zset, score = when it was written), for listings
+* a member in KeySchema.dlq_by_queue(queue) (zset, score = when it was written), for listings
   by queue;
-* `sidecar:dlq:job:{original job id}` -> entry id, so the id a sender got in its 202 finds
+* KeySchema.dlq_index(original job id) -> entry id, so the id a sender got in its 202 finds
   the entry.
 Retention: the hash and the index key expire after SIDECAR_DLQ_MAX_AGE_SECONDS, and
 `trim_dead_letters` (every worker, once a second) keeps at most SIDECAR_DLQ_MAX_ENTRIES and
@@ -30,6 +30,8 @@ import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
 
+from sidecar.backend.keys import KeySchema, keys_for, keys_for_queue
+from sidecar.backend.scripts import source
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.queues.jobs import (
     JOB_PREFIX,
@@ -40,17 +42,11 @@ from sidecar.queues.jobs import (
     queue_key,
 )
 from sidecar.queues.names import all_queues, dead_letter_queue
-from sidecar.queues.scripts import source
 from sidecar.settings import Settings
 
 DEAD_LETTER_FUNC = "sidecar.queues.dlq.dead_letter_entry"
 SUMMARY_FIELD = "sidecar_dlq"
 SUMMARY_KEYS = ("queue", "jobId", "error", "attempts", "failedAt")
-INDEX_PREFIX = "sidecar:dlq:job:"
-BY_QUEUE_PREFIX = "sidecar:dlq:queue:"
-DROPPED_KEY = "sidecar:dlq:dropped"
-UNREGISTERED_PREFIX = "sidecar:dlq:unregistered:"
-ADOPTED_KEY = "sidecar:dlq:adopted"  # entries of earlier versions have their summaries
 UNREGISTERED = "unregistered_webhook"
 TRIM_BATCH = 1000
 SEALED_ERROR = "(error text sealed: no configured SIDECAR_ENCRYPTION_KEY opens it)"
@@ -68,12 +64,12 @@ def dlq_key(settings: Settings) -> str:
 
 def by_queue_key(queue: str) -> str:
     """The zset of the entries of `queue` (score: when each was written)."""
-    return BY_QUEUE_PREFIX + queue
+    return keys_for_queue(queue).dlq_by_queue(queue)
 
 
-def index_key(job_id: str) -> str:
+def index_key(settings: Settings, job_id: str) -> str:
     """original job id -> entry id."""
-    return INDEX_PREFIX + job_id
+    return keys_for(settings).dlq_index(job_id)
 
 
 def entry_for(queue: str, job_id: str, payload: dict, error: str, attempts: int) -> dict:
@@ -117,16 +113,16 @@ def add_dead_letter(client: redis.Redis, pipe: Pipeline, settings: Settings, ent
     pipe.hset(JOB_PREFIX + job.id, SUMMARY_FIELD, json.dumps(summary, separators=(",", ":")))
     pipe.expire(JOB_PREFIX + job.id, ttl)
     pipe.zadd(by_queue_key(entry["queue"]), {job.id: time.time()})
-    pipe.set(index_key(entry["jobId"]), job.id, ex=ttl)
+    pipe.set(index_key(settings, entry["jobId"]), job.id, ex=ttl)
     return job.id
 
 
 def adopt_legacy_entries(client: redis.Redis, settings: Settings) -> int:
     """Once per Redis: give entries written before summaries existed their summary, zset
     member, index key and expiry (counted from their failedAt), sealing their error text
-    when a key is set. Reads each such entry's payload once; the marker ADOPTED_KEY says
+    when a key is set. Reads each such entry's payload once; the marker KeySchema.dlq_adopted says
     it is done. How many entries were adopted."""
-    if client.exists(ADOPTED_KEY):
+    if client.exists(keys_for(settings).dlq_adopted):
         return 0
     newest = client.lrange(dlq_key(settings), -settings.dlq_max_entries, -1)  # the rest: trimmed
     ids = [i.decode() for i in newest]
@@ -143,7 +139,7 @@ def adopt_legacy_entries(client: redis.Redis, settings: Settings) -> int:
                 if entry is not None:
                     adopted += _adopt(pipe, settings, entry_id, entry)
             pipe.execute()
-    client.set(ADOPTED_KEY, 1)
+    client.set(keys_for(settings).dlq_adopted, 1)
     return adopted
 
 
@@ -179,7 +175,7 @@ def _adopt(pipe: Pipeline, settings: Settings, entry_id: str, entry: dict) -> in
     pipe.hset(key, mapping=stored)
     pipe.expire(key, ttl)
     pipe.zadd(by_queue_key(entry["queue"]), {entry_id: failed_at})
-    pipe.set(index_key(entry["jobId"]), entry_id, ex=ttl)
+    pipe.set(index_key(settings, entry["jobId"]), entry_id, ex=ttl)
     return 1
 
 
@@ -191,10 +187,10 @@ def trim_dead_letters(script: Script, settings: Settings) -> int:
         settings.dlq_max_entries,
         time.time() - settings.dlq_max_age_seconds,
         JOB_PREFIX,
-        INDEX_PREFIX,
+        keys_for(settings).dlq_index_prefix,
         SUMMARY_FIELD,
         TRIM_BATCH,
-        BY_QUEUE_PREFIX,
+        keys_for(settings).dlq_by_queue_prefix,
     ]
     return int(script(keys=[dlq_key(settings), *zsets], args=args))
 
@@ -209,24 +205,24 @@ def is_unregistered(status: int | None, error: str) -> bool:
     return status == 404 and "is not registered" in error
 
 
-def unregistered_counts(client: redis.Redis, paths: list[str]) -> list[int]:
+def unregistered_counts(client: redis.Redis, keys: KeySchema, paths: list[str]) -> list[int]:
     """Count one more unregistered-webhook dead letter for each of `paths` in the current
     hour (fixed windows, one key per path and hour); the counts after counting."""
     hour = int(time.time() // 3600)
     with client.pipeline(transaction=False) as pipe:
         for path in paths:
-            key = f"{UNREGISTERED_PREFIX}{hashlib.sha256(path.encode()).hexdigest()[:32]}:{hour}"
+            key = keys.dlq_unregistered(hashlib.sha256(path.encode()).hexdigest()[:32], hour)
             pipe.incr(key)
             pipe.expire(key, 3600)
         replies = pipe.execute()
     return [int(count) for count in replies[::2]]
 
 
-def count_dropped(pipe: Pipeline, reason: str) -> None:
+def count_dropped(pipe: Pipeline, keys: KeySchema, reason: str) -> None:
     """One dead letter not kept, for `reason` (sidecar_dlq_dropped_total{reason})."""
-    pipe.hincrby(DROPPED_KEY, reason, 1)
+    pipe.hincrby(keys.dlq_dropped, reason, 1)
 
 
-def dropped_counts(client: redis.Redis) -> dict[str, int]:
+def dropped_counts(client: redis.Redis, keys: KeySchema) -> dict[str, int]:
     """Dead letters not kept so far, per reason."""
-    return {k.decode(): int(v) for k, v in client.hgetall(DROPPED_KEY).items()}
+    return {k.decode(): int(v) for k, v in client.hgetall(keys.dlq_dropped).items()}

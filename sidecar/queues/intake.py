@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import redis
 
+from sidecar.backend.connection import ping, translate
+from sidecar.backend.keys import keys_for
+from sidecar.backend.scripts import Scripts
 from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import BacklogFull, Duplicate, RateLimited
@@ -30,12 +33,10 @@ from sidecar.guards.keys import extract
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.mode.alerts import BACKLOG_FULL, Alert, Alerter
 from sidecar.queues.backpressure import MemoryWatch, QueueFull, drain_rate, retry_after
-from sidecar.queues.connection import ping, translate
 from sidecar.queues.durable_ack import DurableAck
 from sidecar.queues.ingest import Admission, admit
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import new_job_id
-from sidecar.queues.scripts import Scripts
 from sidecar.routes import RateLimit, RouteRule, Routes
 from sidecar.settings import Settings
 
@@ -150,6 +151,7 @@ class Intake:
             with translate():
                 add_event(
                     self.client,
+                    keys_for(self.settings),
                     kind,
                     {"queue": queue, "jobId": job_id, "path": captured.path, **extra},
                 )

@@ -1,6 +1,6 @@
 """Typed jobs (POST /v1/jobs/{queue}) become RQ jobs calling sidecar.typed.processors.run.
 
-Claim and store are the same single atomic script as for webhooks (sidecar/lua/ingest.lua):
+Claim and store are the same single atomic script as for webhooks (sidecar/backend/lua/ingest.lua):
 either the job is stored and its identity claimed, or neither happens. A failure at any point
 (Redis gone mid-request) leaves no claim behind, so the caller's retry is not a duplicate.
 Every accepted job has a fresh id, also when its Idempotency-Key was seen before the window.
