@@ -7,6 +7,8 @@ import logging
 
 from flask import Flask, Response, jsonify, request
 
+from sidecar.backend.connection import connect
+from sidecar.backend.keys import keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.gateway_metrics import REQUESTS, path_class
 from sidecar.http import api, dlq_api, health, jobs_api, metrics, mode_api, openapi
@@ -18,7 +20,6 @@ from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import HistoryRecorder
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.monitor import Monitor
-from sidecar.queues.connection import connect
 from sidecar.queues.durability import DurabilityProbe, log_durability
 from sidecar.queues.intake import Intake
 from sidecar.routes import load_routes
@@ -62,10 +63,11 @@ def build_state(settings: Settings) -> SidecarState:
     intake = Intake(client, settings, routes) if client is not None else None
     if client is not None:
         log_durability(client)  # what a 202 means here, and loud warnings
-    store = open_store(client, configured=settings.mode)
+    store = open_store(client, keys_for(settings), configured=settings.mode)
     _apply_configured_mode(store, settings)
     counters = SignalCounters.from_settings(settings)
-    ingress = Ingress(upstream, intake, routes, counters, CircuitView(client).is_open)
+    circuit = CircuitView(client, keys_for(settings))
+    ingress = Ingress(upstream, intake, routes, counters, circuit.is_open)
     durability = DurabilityProbe(client) if client is not None else None
     return SidecarState(settings, upstream, intake, store, routes, ingress, durability, counters)
 
@@ -90,7 +92,7 @@ def start_monitor(app: Flask) -> Monitor:
         counters=state.counters,
         store=state.store,
         n8n_health=state.upstream.healthy,
-        live_workers=lambda: live_worker_count(client) if client else 0,
+        live_workers=lambda: live_worker_count(client, keys_for(state.settings)) if client else 0,
         history=HistoryRecorder(client, state.settings.queue_prefix) if client else None,
     )
     return monitor.start()

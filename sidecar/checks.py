@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sidecar.queues.connection import connect, ping
+from sidecar.backend.connection import connect, ping
 from sidecar.redact import redact
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream

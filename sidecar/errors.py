@@ -22,7 +22,7 @@
           └── BacklogFull           the queue's buffer is full         → 503 + Retry-After
 
 Errors are translated where they enter: urllib3 errors in upstream.py, redis errors in
-queues/connection.py. One Flask handler turns every `Rejected` into its JSON answer.
+backend/connection.py. One Flask handler turns every `Rejected` into its JSON answer.
 Only an `UpstreamNotReached` webhook may be sent again by the gateway (queued in single
 mode): n8n may already run a workflow for any other failure.
 """

@@ -27,11 +27,12 @@ from support.abuse import budget, tally
 from support.dead_letters import make_dead_letters
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.events import publish_event
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.harness.ports import free_port
 from sidecar.http.auth import RANK
-from sidecar.queues.connection import connect
 from sidecar.settings import Settings, load_settings
 
 TOKENS = {"viewer": "viewer-7f3a", "operator": "operator-91bc", "admin": "admin-c0de"}
@@ -74,7 +75,9 @@ def seed_data(app: Flask, settings: Settings) -> Known:
     jobs = make_dead_letters(client, settings, count=3)
     entries = [item["id"] for item in client.get("/v1/dlq", headers=ADMIN).get_json()["items"]]
     redis_client = connect(settings)
-    events = [publish_event(redis_client, "completed", {"jobId": job}) for job in jobs]
+    events = [
+        publish_event(redis_client, DEFAULT_KEYS, "completed", {"jobId": job}) for job in jobs
+    ]
     return Known(jobs=jobs, entries=entries, events=events)
 
 

@@ -8,8 +8,8 @@ from flask.testing import FlaskClient
 from support.dead_letters import INBOUND, deliver_all, make_dead_letters
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
 from sidecar.harness.n8n_standin import FakeN8n, Reply
-from sidecar.queues.connection import connect
 from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings
 

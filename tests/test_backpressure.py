@@ -7,6 +7,7 @@ import redis
 import requests
 from support.queues import INBOUND, counts, webhooks
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BacklogFull
 from sidecar.harness.n8n_standin import FakeN8n
@@ -20,7 +21,6 @@ from sidecar.queues.backpressure import (
 )
 from sidecar.queues.intake import Intake
 from sidecar.settings import load_settings
-from sidecar.worker.circuit import CIRCUIT_KEY
 
 
 def post(url: str, n: int) -> requests.Response:
@@ -40,7 +40,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing(
     assert int(refused.headers["Retry-After"]) == MAX_RETRY_AFTER  # nothing drains yet
     assert counts(rdb)["queued"] == 3
     assert len(rdb.keys("rq:job:*")) == 3  # nothing stored for the refused ones
-    assert refused_counts(rdb) == {INBOUND: 2}
+    assert refused_counts(rdb, DEFAULT_KEYS) == {INBOUND: 2}
     metrics = requests.get(f"{gateway.url}/metrics", timeout=10).text
     assert f'sidecar_backlog_full_total{{queue="{INBOUND}"}} 2.0' in metrics
 
@@ -87,7 +87,7 @@ def test_single_mode_queues_without_trying_n8n_while_the_circuit_is_open(
     )
     assert post(gateway.url, 0).status_code == 200  # circuit closed: passthrough
 
-    rdb.hset(CIRCUIT_KEY, mapping={"openedAt": "1", "reason": "refused"})
+    rdb.hset(DEFAULT_KEYS.n8n_circuit, mapping={"openedAt": "1", "reason": "refused"})
     numbers = iter(range(1, 10_000))  # the gateway re-reads the circuit within a second
 
     def queued() -> tuple[int, requests.Response] | None:

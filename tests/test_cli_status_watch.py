@@ -7,6 +7,7 @@ import time
 import redis
 from test_cli import run_cli
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.mode.controller import Signals
 from sidecar.mode.history import History
@@ -30,7 +31,7 @@ def test_per_minute_places_points_in_their_minute_slots() -> None:
 def test_watch_redraws_with_the_sparkline_of_the_recorded_history(
     n8n: FakeN8n, redis_url: str, rdb: redis.Redis
 ) -> None:
-    history = History(rdb)
+    history = History(rdb, DEFAULT_KEYS)
     now = time.time()
     for step, rate in enumerate(range(0, 800, 100)):  # the last eight minutes: 0 … 700 /h
         history.record(now - (7 - step) * 60, Signals(rate, 2.0, 50.0), "single", {})

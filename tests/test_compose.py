@@ -577,7 +577,7 @@ def check_dockerignore(d: Deployment) -> list[str]:
     sources = [
         word for k, a in steps if k == "COPY" and "--from" not in a for word in shlex.split(a)[:-1]
     ]
-    needed = [*sources, "sidecar/settings.py", "sidecar/lua/dequeue.lua"]
+    needed = [*sources, "sidecar/settings.py", "sidecar/backend/lua/dequeue.lua"]
     secret = [".env", "compose/.env", ".git/config", ".venv/bin/python", "tests/conftest.py"]
     secret.append("sidecar/__pycache__/settings.cpython-311.pyc")
     problems = [f".dockerignore: {p} left out" for p in needed if dockerignored(p, patterns)]

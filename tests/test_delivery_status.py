@@ -6,23 +6,20 @@ import time
 
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.cli.mode import collect_status, render_status
 from sidecar.http.metrics import render_redis_gauges
-from sidecar.queues.backpressure import FULL_KEY
 from sidecar.settings import load_settings
-from sidecar.worker.circuit import CIRCUIT_KEY
-from sidecar.worker.pace import PACE_KEY
-from sidecar.worker.registry import WORKERS_KEY
 
 INBOUND = "flrts:webhooks:inbound"
 
 
 def seed(rdb: redis.Redis) -> None:
     now = time.time()
-    rdb.hset(CIRCUIT_KEY, mapping={"openedAt": repr(now - 42), "reason": "refused"})
-    rdb.zadd(WORKERS_KEY, {"w1": now, "w2": now, "gone": now - 3600})
-    rdb.hset(PACE_KEY, mapping={"w1": 3, "w2": 4, "gone": 50})
-    rdb.hset(FULL_KEY, f"rq:queue:{INBOUND}", 7)
+    rdb.hset(DEFAULT_KEYS.n8n_circuit, mapping={"openedAt": repr(now - 42), "reason": "refused"})
+    rdb.zadd(DEFAULT_KEYS.workers, {"w1": now, "w2": now, "gone": now - 3600})
+    rdb.hset(DEFAULT_KEYS.pace, mapping={"w1": 3, "w2": 4, "gone": 50})
+    rdb.hset(DEFAULT_KEYS.backlog_full, f"rq:queue:{INBOUND}", 7)
 
 
 def test_status_has_a_delivery_line(redis_url: str, rdb: redis.Redis) -> None:
@@ -39,9 +36,11 @@ def test_status_has_a_delivery_line(redis_url: str, rdb: redis.Redis) -> None:
 
 def test_metrics_show_the_circuit_the_pace_and_refusals(rdb: redis.Redis) -> None:
     seed(rdb)
-    text = render_redis_gauges(rdb, [INBOUND]).decode()
+    text = render_redis_gauges(rdb, DEFAULT_KEYS, [INBOUND]).decode()
     assert "sidecar_n8n_circuit_open 1.0" in text
     assert "sidecar_delivery_pace 7.0" in text
     assert f'sidecar_backlog_full_total{{queue="{INBOUND}"}} 7.0' in text
-    rdb.delete(CIRCUIT_KEY)
-    assert "sidecar_n8n_circuit_open 0.0" in render_redis_gauges(rdb, [INBOUND]).decode()
+    rdb.delete(DEFAULT_KEYS.n8n_circuit)
+    assert (
+        "sidecar_n8n_circuit_open 0.0" in render_redis_gauges(rdb, DEFAULT_KEYS, [INBOUND]).decode()
+    )

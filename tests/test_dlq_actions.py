@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.errors import Conflict, NotFound
 from sidecar.queues import deadletters
 from sidecar.queues.deadletters import actions
@@ -22,7 +23,6 @@ from sidecar.queues.deadletters.entries import (
     by_queue_key,
     dlq_key,
     entry_for,
-    index_key,
 )
 from sidecar.queues.jobs import DELIVER_FUNC, JOB_PREFIX, enqueue_payload, registry_key
 from sidecar.settings import Settings, load_settings
@@ -59,11 +59,11 @@ def test_purge_deletes_every_entry_or_those_of_one_queue(
     rdb.hset(JOB_PREFIX + unreadable, SUMMARY_FIELD, "not json")  # left to the trim
 
     assert deadletters.purge(rdb, settings, OTHER) == 1
-    assert rdb.exists(index_key(other)) == 0 and rdb.zcard(by_queue_key(OTHER)) == 0
+    assert rdb.exists(DEFAULT_KEYS.dlq_index(other)) == 0 and rdb.zcard(by_queue_key(OTHER)) == 0
     assert deadletters.purge(rdb, settings, None) == 2
 
     assert rdb.lrange(dlq_key(settings), 0, -1) == [unreadable.encode()]
-    assert [rdb.exists(index_key(job_id)) for job_id in inbound] == [1, 0, 0]
+    assert [rdb.exists(DEFAULT_KEYS.dlq_index(job_id)) for job_id in inbound] == [1, 0, 0]
 
 
 def test_purge_of_entries_with_sealed_errors(rdb: redis.Redis, redis_url: str) -> None:
@@ -109,7 +109,7 @@ def test_a_replayed_job_leaves_the_failed_registry_and_names_its_entry(
     rdb: redis.Redis, settings: Settings
 ) -> None:
     job_id = dead(rdb, settings)
-    entry_id = rdb.get(index_key(job_id)).decode()
+    entry_id = rdb.get(DEFAULT_KEYS.dlq_index(job_id)).decode()
 
     entry = deadletters.replay(rdb, settings, job_id)
 
@@ -117,7 +117,7 @@ def test_a_replayed_job_leaves_the_failed_registry_and_names_its_entry(
     assert rdb.zscore(registry_key("failed", INBOUND), job_id) is None
     assert rdb.hget(JOB_PREFIX + job_id, "sidecar_replayed_from") == entry_id.encode()
     assert rdb.lrange(f"rq:queue:{INBOUND}", 0, -1) == [job_id.encode()]
-    assert rdb.exists(JOB_PREFIX + entry_id, index_key(job_id)) == 0
+    assert rdb.exists(JOB_PREFIX + entry_id, DEFAULT_KEYS.dlq_index(job_id)) == 0
     with pytest.raises(NotFound):
         deadletters.replay(rdb, settings, job_id)
 
@@ -128,7 +128,7 @@ def test_a_pending_job_is_not_replayed(rdb: redis.Redis, settings: Settings) -> 
         rdb.hset(JOB_PREFIX + job_id, "status", status)
         with pytest.raises(Conflict, match=f"job {job_id} is already waiting or running"):
             deadletters.replay(rdb, settings, job_id)
-    assert rdb.exists(index_key(job_id)) == 1
+    assert rdb.exists(DEFAULT_KEYS.dlq_index(job_id)) == 1
 
 
 def test_a_typed_job_is_replayed_to_its_processor(rdb: redis.Redis, settings: Settings) -> None:
@@ -145,7 +145,7 @@ def test_delete_by_entry_or_job_id_and_lookups_of_anything_else(
     rdb: redis.Redis, settings: Settings
 ) -> None:
     one, two = dead(rdb, settings), dead(rdb, settings)
-    entry_two = rdb.get(index_key(two)).decode()
+    entry_two = rdb.get(DEFAULT_KEYS.dlq_index(two)).decode()
 
     assert deadletters.delete(rdb, settings, one).jobId == one
     assert deadletters.delete(rdb, settings, entry_two).jobId == two
@@ -161,7 +161,9 @@ def test_listings_read_summaries_with_their_defaults(rdb: redis.Redis, settings:
     rdb.hset(JOB_PREFIX + ids[2], SUMMARY_FIELD, json.dumps({"queue": INBOUND, "jobId": "j"}))
     rdb.hset(JOB_PREFIX + ids[1], SUMMARY_FIELD, json.dumps(["not", "an", "object"]))
     extra = dead(rdb, settings)
-    rdb.hdel(JOB_PREFIX + rdb.get(index_key(extra)).decode(), SUMMARY_FIELD)  # not adopted yet
+    rdb.hdel(
+        JOB_PREFIX + rdb.get(DEFAULT_KEYS.dlq_index(extra)).decode(), SUMMARY_FIELD
+    )  # not adopted yet
 
     page, total = deadletters.list_entries(rdb, settings, None, 0, 4)
 

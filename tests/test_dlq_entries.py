@@ -16,17 +16,16 @@ from cryptography.fernet import Fernet
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.crypto import PayloadCipher
 from sidecar.queues.deadletters import counts, entries, retention
 from sidecar.queues.deadletters.entries import (
-    ADOPTED_KEY,
     DEAD_LETTER_FUNC,
     SUMMARY_FIELD,
     add_dead_letter,
     by_queue_key,
     dlq_key,
     entry_for,
-    index_key,
     open_error,
     seal_error,
 )
@@ -121,10 +120,10 @@ def test_legacy_entries_get_summary_zset_index_and_the_rest_of_their_age(
         DEAD_LETTER_FUNC
     )
     assert 495 <= rdb.ttl(JOB_PREFIX + entry_id) <= 500  # 600 s from failedAt
-    assert 495 <= rdb.ttl(index_key("old1")) <= 500
-    assert rdb.get(index_key("old1")) == entry_id.encode()
+    assert 495 <= rdb.ttl(DEFAULT_KEYS.dlq_index("old1")) <= 500
+    assert rdb.get(DEFAULT_KEYS.dlq_index("old1")) == entry_id.encode()
     assert rdb.zscore(by_queue_key(INBOUND), entry_id) == pytest.approx(failed_at, abs=1)
-    assert rdb.get(ADOPTED_KEY) == b"1"
+    assert rdb.get(DEFAULT_KEYS.dlq_adopted) == b"1"
     assert rdb.lrange(dlq_key(settings), 0, -1) == [entry_id.encode(), current.encode()]
     assert adopt_legacy_entries(rdb, settings) == 0  # once per Redis
 
@@ -188,9 +187,9 @@ def test_an_already_sealed_legacy_error_is_kept_as_it_is(rdb: redis.Redis, redis
 
 def test_unregistered_counts_are_per_path_and_hour(rdb: redis.Redis) -> None:
     before = int(time.time() // 3600)
-    assert counts.unregistered_counts(rdb, ["/a", "/b", "/a"]) == [1, 1, 2]
+    assert counts.unregistered_counts(rdb, DEFAULT_KEYS, ["/a", "/b", "/a"]) == [1, 1, 2]
     hours = {f":{before}", f":{int(time.time() // 3600)}"}  # an hour may just have begun
-    keys = rdb.keys(f"{entries.UNREGISTERED_PREFIX}*")
+    keys = rdb.keys(DEFAULT_KEYS.key("dlq", "unregistered", "*"))
     assert len(keys) == 2 and all(k.decode()[-len(f":{before}") :] in hours for k in keys)
     assert all(3590 <= rdb.ttl(k) <= 3600 for k in keys)
 
@@ -198,6 +197,6 @@ def test_unregistered_counts_are_per_path_and_hour(rdb: redis.Redis) -> None:
 def test_a_dropped_dead_letter_counts_one(rdb: redis.Redis) -> None:
     for _ in range(2):
         with rdb.pipeline() as pipe:
-            counts.count_dropped(pipe, entries.UNREGISTERED)
+            counts.count_dropped(pipe, DEFAULT_KEYS, entries.UNREGISTERED)
             pipe.execute()
-    assert counts.dropped_counts(rdb) == {entries.UNREGISTERED: 2}
+    assert counts.dropped_counts(rdb, DEFAULT_KEYS) == {entries.UNREGISTERED: 2}

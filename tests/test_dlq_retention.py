@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from support.dead_letters import deliver_all, make_dead_letters
 
 from sidecar.app import create_app
-from sidecar.events import STREAM_KEY
+from sidecar.backend.connection import connect
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.harness.waiting import wait_until
-from sidecar.queues.connection import connect
 from sidecar.queues.deadletters import newest_entries
 from sidecar.queues.deadletters.entries import DEAD_LETTER_FUNC, entry_for
 from sidecar.queues.jobs import build_job, decode_data, persist
@@ -168,7 +168,7 @@ def _metrics(client: FlaskClient) -> str:
 def _alerts(rdb: redis.Redis) -> list[dict]:
     return [
         json.loads(fields[b"data"])
-        for _, fields in rdb.xrange(STREAM_KEY)
+        for _, fields in rdb.xrange(DEFAULT_KEYS.events)
         if fields[b"type"] == b"alert"
     ]
 

@@ -13,6 +13,7 @@ import redis
 from test_cli import run_cli
 
 from sidecar.app import create_app
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.events import STREAM_MAXLEN, add_event, read_events
 from sidecar.harness.sidecar_processes import ROOT, sidecar_env
 from sidecar.settings import load_settings
@@ -35,7 +36,7 @@ def api(n8n, redis_url: str):
 
 def test_events_come_back_in_order_after_an_id(client: redis.Redis, api) -> None:
     for number in range(5):
-        add_event(client, "completed", {"jobId": f"j{number}"})
+        add_event(client, DEFAULT_KEYS, "completed", {"jobId": f"j{number}"})
     body = api.get("/v1/events", headers=AUTH).get_json()
     assert [e["data"]["jobId"] for e in body["events"]] == ["j0", "j1", "j2", "j3", "j4"]
     assert body["events"][0]["type"] == "completed"
@@ -59,14 +60,14 @@ def test_events_need_a_viewer_token(api) -> None:
 def test_stream_is_capped(client: redis.Redis) -> None:
     with client.pipeline(transaction=False) as pipe:
         for number in range(STREAM_MAXLEN + 2000):
-            add_event(pipe, "completed", {"n": number})
+            add_event(pipe, DEFAULT_KEYS, "completed", {"n": number})
         pipe.execute()
     assert client.xlen("sidecar:events") < STREAM_MAXLEN + 2000
-    assert read_events(client, "0", 1)[0]["data"]["n"] > 0  # the oldest were trimmed
+    assert read_events(client, DEFAULT_KEYS, "0", 1)[0]["data"]["n"] > 0  # the oldest were trimmed
 
 
 def test_cli_prints_events_as_json_lines(client: redis.Redis, redis_url: str) -> None:
-    add_event(client, "failed", {"jobId": "x"})
+    add_event(client, DEFAULT_KEYS, "failed", {"jobId": "x"})
     result = run_cli("events", REDIS_URL=redis_url)
     assert result.returncode == 0
     assert json.loads(result.stdout.splitlines()[0])["type"] == "failed"
@@ -88,7 +89,7 @@ def test_cli_follow_prints_new_events_as_they_come(client: redis.Redis, redis_ur
     try:
         deadline = time.monotonic() + 30
         while reader.is_alive() and time.monotonic() < deadline:
-            add_event(client, "stalled", {"jobId": "late"})
+            add_event(client, DEFAULT_KEYS, "stalled", {"jobId": "late"})
             reader.join(0.1)
         assert printed and json.loads(printed[0])["data"] == {"jobId": "late"}
     finally:

@@ -14,6 +14,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat
 
+from sidecar.backend.scripts import Scripts
 from sidecar.capture import CapturedRequest
 from sidecar.errors import BackendUnavailable, Duplicate, RateLimited
 from sidecar.guards.dedup import claim_key
@@ -23,7 +24,6 @@ from sidecar.queues.admission import Admission, admit
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import build_job, new_job_id, persist, queue_key
-from sidecar.queues.scripts import Scripts
 from sidecar.queues.wake import wake_key
 from sidecar.routes import RateLimit
 from sidecar.settings import Settings, load_settings

@@ -16,6 +16,8 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.scripts import Scripts
 from sidecar.queues.deadletters.counts import dropped_counts as dlq_dropped
 from sidecar.queues.deadletters.entries import DEAD_LETTER_FUNC, SUMMARY_FIELD, dlq_key, entry_for
 from sidecar.queues.jobs import (
@@ -26,7 +28,6 @@ from sidecar.queues.jobs import (
     persist,
     registry_key,
 )
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker import ledger as ledger_module
 from sidecar.worker.ledger import Ledger
@@ -171,7 +172,7 @@ def test_a_dropped_unregistered_404_does_not_stop_the_rest_of_the_batch(
 
     assert rdb.get(f"sidecar:dlq:job:{first}") is None  # over the cap: failed, not kept
     assert rdb.get(f"sidecar:dlq:job:{second}") is not None  # the next one still is
-    assert dlq_dropped(rdb) == {"unregistered_webhook": 1}
+    assert dlq_dropped(rdb, DEFAULT_KEYS) == {"unregistered_webhook": 1}
 
 
 def test_only_a_retry_is_logged_as_one(

@@ -1,4 +1,4 @@
-"""Every effect of each Lua script (sidecar/lua/*.lua), against real Redis: every key it
+"""Every effect of each Lua script (sidecar/backend/lua/*.lua), against real Redis: every key it
 writes, that key's TTL and its registry membership, checked against RQ's own layout where
 RQ has one (the job hash and queue keys ingest.lua writes are compared with what RQ's own
 Queue.enqueue writes for the same job; registries are read back with RQ's registry classes).
@@ -26,14 +26,15 @@ from rq.registry import (
 from rq.serializers import JSONSerializer
 from support.queues import INBOUND, status
 
+from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.scripts import Scripts
 from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
-from sidecar.queues.admission import NO_CLAIM, Admission, admit
-from sidecar.queues.deadletters.entries import BY_QUEUE_PREFIX, INDEX_PREFIX, SUMMARY_FIELD
+from sidecar.queues.admission import Admission, admit
+from sidecar.queues.deadletters.entries import SUMMARY_FIELD
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import (
     DELIVER_FUNC,
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     enqueue_payload,
     locks_key,
@@ -42,7 +43,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key
-from sidecar.queues.scripts import Scripts
 from sidecar.queues.wake import wake_key
 from sidecar.routes import RateLimit
 from sidecar.settings import Settings, load_settings
@@ -165,7 +165,7 @@ def test_without_dedup_or_user_no_claim_and_no_window_is_written(
     job_id = ingest(rdb, settings)
 
     assert not [k for k in rdb.keys("sidecar:dedup:*") + rdb.keys("sidecar:ratelimit:*")]
-    assert rdb.exists(NO_CLAIM) == 0
+    assert rdb.exists(DEFAULT_KEYS.no_claim) == 0
     assert set(rdb.keys("*")) == {
         f"rq:job:{job_id}".encode(),
         queue_key(INBOUND).encode(),
@@ -209,7 +209,7 @@ def dequeue(
         ],
         args=[
             *(n, lock_deadline, wip_score, rq_now(), "worker-a", "exec1"),
-            *(JOB_PREFIX, DELIVERED_PREFIX, limit, 30_000),
+            *(JOB_PREFIX, DEFAULT_KEYS.delivered_prefix, limit, 30_000),
         ],
     )
 
@@ -218,7 +218,7 @@ def test_dequeue_registers_the_job_as_rq_registers_a_started_one(
     rdb: redis.Redis, settings: Settings
 ) -> None:
     job_id = enqueue_payload(rdb, settings, INBOUND, PAYLOAD)
-    rdb.set(DELIVERED_PREFIX + job_id, 1)
+    rdb.set(DEFAULT_KEYS.delivered_prefix + job_id, 1)
 
     flat = dequeue(rdb, 1, lock_deadline=1_000.0, wip_score=FAR)
 
@@ -304,9 +304,13 @@ def test_recorded_outcomes_are_in_rqs_registries_with_rqs_statuses(
     assert rdb.ttl(JOB_PREFIX + retry) == -1  # a scheduled retry never expires
     assert settings.keep_failed_seconds - 2 <= rdb.ttl(JOB_PREFIX + dead)
     assert rdb.ttl(JOB_PREFIX + dead) <= settings.keep_failed_seconds
-    assert rdb.get(DELIVERED_PREFIX + done) == b"1"
-    assert rdb.ttl(DELIVERED_PREFIX + done) == rdb.ttl(JOB_PREFIX + done)
-    assert rdb.exists(DELIVERED_PREFIX + retry) + rdb.exists(DELIVERED_PREFIX + dead) == 0
+    assert rdb.get(DEFAULT_KEYS.delivered_prefix + done) == b"1"
+    assert rdb.ttl(DEFAULT_KEYS.delivered_prefix + done) == rdb.ttl(JOB_PREFIX + done)
+    assert (
+        rdb.exists(DEFAULT_KEYS.delivered_prefix + retry)
+        + rdb.exists(DEFAULT_KEYS.delivered_prefix + dead)
+        == 0
+    )
 
 
 # --- sweep_stalled.lua --------------------------------------------------------------------
@@ -440,7 +444,7 @@ def test_the_ledger_trims_both_registries_to_their_own_caps(
 # --- trim_dead_letters.lua ----------------------------------------------------------------
 
 DLQ_LIST = "rq:queue:flrts:dead-letter"
-BY_QUEUE, INDEX = BY_QUEUE_PREFIX, INDEX_PREFIX
+BY_QUEUE, INDEX = DEFAULT_KEYS.dlq_by_queue_prefix, DEFAULT_KEYS.dlq_index_prefix
 
 
 def dead_letter(client: redis.Redis, entry_id: str, job_id: str, written: float) -> None:

@@ -10,7 +10,7 @@ import redis
 from prometheus_client import REGISTRY
 from support.alert_receiver import AlertReceiver
 
-from sidecar.events import STREAM_KEY
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.ports import free_port
 from sidecar.mode.alerts import Alert, Alerter, alert_from_event
 from sidecar.mode.controller import Event, Signals
@@ -31,7 +31,7 @@ def make_alerter() -> Iterator:
     made: list[Alerter] = []
 
     def make(*args: object, **options: object) -> Alerter:
-        alerter = Alerter(*args, **{**FAST, **options})  # type: ignore[arg-type]
+        alerter = Alerter(*args, **{"keys": DEFAULT_KEYS, **FAST, **options})  # type: ignore[arg-type]
         made.append(alerter)
         return alerter
 
@@ -175,7 +175,7 @@ def test_alerts_go_to_the_event_stream_and_the_metric(rdb: redis.Redis, make_ale
     alerter.emit(alert, "dlq")
     alerter.emit(alert, "dlq")  # suppressed: not streamed, not counted
 
-    entries = rdb.xrange(STREAM_KEY)
+    entries = rdb.xrange(DEFAULT_KEYS.events)
     assert len(entries) == 1
     fields = entries[0][1]
     assert fields[b"type"] == b"alert"

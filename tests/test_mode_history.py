@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.mode.controller import Signals
 from sidecar.mode.history import (
     QUEUE_FIELDS,
@@ -23,7 +24,7 @@ WEEK_BUDGET_BYTES = 1_500_000  # per series; docs/operations.md quotes the measu
 
 
 def test_a_later_sample_in_the_same_minute_replaces_the_earlier_one(rdb: redis.Redis) -> None:
-    history = History(rdb)
+    history = History(rdb, DEFAULT_KEYS)
     history.record(T0 + 5, Signals(100, 2, 40), "single", {})
     history.record(T0 + 50, Signals(120, 3, 41), "queue", {})
     history.record(T0 + 65, Signals(130, 4, 42), "queue", {})
@@ -37,7 +38,7 @@ def test_a_later_sample_in_the_same_minute_replaces_the_earlier_one(rdb: redis.R
 
 
 def test_a_failed_source_is_a_gap_not_a_zero(rdb: redis.Redis) -> None:
-    history = History(rdb)
+    history = History(rdb, DEFAULT_KEYS)
     history.record(T0, Signals(100, None, 40), "single", {})
     history.record(T0 + 60, Signals(110, 7.5, 40), "single", {})
 
@@ -48,7 +49,7 @@ def test_a_failed_source_is_a_gap_not_a_zero(rdb: redis.Redis) -> None:
 
 
 def test_an_idle_queue_writes_nothing_and_a_busy_one_a_row(rdb: redis.Redis) -> None:
-    history = History(rdb)
+    history = History(rdb, DEFAULT_KEYS)
     idle = {"depth": 0, "processed": 0, "failed": 0}
     busy = {"depth": 12, "processed": 30, "failed": 2}
     history.record(T0, Signals(), "queue", {"flrts:tasks:sync": idle, QUEUE: busy})
@@ -63,7 +64,7 @@ def test_an_idle_queue_writes_nothing_and_a_busy_one_a_row(rdb: redis.Redis) -> 
 
 
 def test_points_older_than_seven_days_are_trimmed(rdb: redis.Redis) -> None:
-    history = History(rdb, retention_minutes=3)
+    history = History(rdb, DEFAULT_KEYS, retention_minutes=3)
     for minute in range(5):
         history.record(T0 + minute * 60, Signals(minute, 1, 1), "single", {})
 
@@ -74,7 +75,7 @@ def test_points_older_than_seven_days_are_trimmed(rdb: redis.Redis) -> None:
 
 def test_a_full_week_stays_bounded_and_its_memory_is_measured(rdb: redis.Redis) -> None:
     """A week and an hour of realistic rows: exactly a week is kept; MEMORY USAGE per key."""
-    history = History(rdb)
+    history = History(rdb, DEFAULT_KEYS)
     minutes = RETENTION_MINUTES + 60
     for m in range(minutes):
         at = T0 + m * 60

@@ -9,15 +9,13 @@ import pytest
 import redis
 from support.alert_receiver import AlertReceiver
 
-from sidecar.events import STREAM_KEY
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.waiting import wait_until
 from sidecar.mode.alerts import Alerter
 from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import SIGNALS_SERIES, History, HistoryRecorder
-from sidecar.mode.latency import KEY as LATENCY_KEY
 from sidecar.mode.latency import LatencyReservoir
 from sidecar.mode.local_store import open_store
-from sidecar.mode.lock import LOCK_KEY
 from sidecar.mode.monitor import Monitor, SignalFlusher
 from sidecar.mode.rate import RateCounter
 from sidecar.mode.signals import SignalSampler
@@ -79,7 +77,9 @@ def build(receiver: AlertReceiver, cgroup: Path) -> Iterator[Callable[..., Monit
             cgroup_root=cgroup,
             clock=clock,
         )
-        alerter = Alerter(client, receiver.url, settings.cooldown_seconds, retry_wait=0.05)
+        alerter = Alerter(
+            client, receiver.url, settings.cooldown_seconds, retry_wait=0.05, keys=DEFAULT_KEYS
+        )
         options = {"alerter": alerter, "sampler": sampler, "clock": clock, **options}
         monitor = Monitor(settings, client, **options)
         made.append(monitor)
@@ -127,7 +127,7 @@ def test_load_switches_to_queue_and_back_after_cooldown_and_drain(
     assert ticks[-1].signals.webhooks_per_hour == 80
     assert monitor.store.current().mode == "queue"
     assert kinds(receiver, 2) == ["threshold_crossed", "mode_changed"]
-    events = [fields[b"type"] for _, fields in rdb.xrange(STREAM_KEY)]
+    events = [fields[b"type"] for _, fields in rdb.xrange(DEFAULT_KEYS.events)]
     assert events.count(b"mode_changed") == 1 and events.count(b"alert") == 2
 
     clock.advance(3600)  # the hour of traffic leaves the window
@@ -190,7 +190,9 @@ def test_two_gateways_one_evaluator_and_a_dead_one_hands_over(
     run(first, clock, 2)
     assert second.tick().view.mode == "queue"  # the follower follows the shared mode
 
-    rdb.pexpire(LOCK_KEY, 1)  # the first gateway "died": it stopped renewing, the TTL ran out
+    rdb.pexpire(
+        DEFAULT_KEYS.mode_evaluator, 1
+    )  # the first gateway "died": it stopped renewing, the TTL ran out
     wait_until(lambda: second.tick().outcome == "evaluated")
     assert first.tick().outcome == "follower"
     other.close()
@@ -200,7 +202,7 @@ def test_without_redis_it_stays_single_and_raises_queue_unavailable(
     build, receiver: AlertReceiver
 ) -> None:
     clock = FakeClock()
-    monitor = build(None, clock, store=open_store(None))
+    monitor = build(None, clock, store=open_store(None, DEFAULT_KEYS))
 
     ticks = run(monitor, clock, 10, webhooks_per_tick=20)
 
@@ -243,15 +245,20 @@ def test_start_applies_sidecar_mode_and_stop_hands_the_lock_over(
     rdb: redis.Redis, redis_url: str, receiver: AlertReceiver
 ) -> None:
     settings = load_settings(**{**SMALL, "REDIS_URL": redis_url, "SIDECAR_MODE": "queue"})
-    monitor = Monitor(settings, rdb, alerter=Alerter(rdb, receiver.url, 5)).start()
+    monitor = Monitor(
+        settings, rdb, alerter=Alerter(rdb, receiver.url, 5, keys=DEFAULT_KEYS)
+    ).start()
     try:
-        wait_until(lambda: rdb.get(LOCK_KEY) is not None, what="the monitor to take the lock")
+        wait_until(
+            lambda: rdb.get(DEFAULT_KEYS.mode_evaluator) is not None,
+            what="the monitor to take the lock",
+        )
         view = monitor.store.read()
         assert (view.mode, view.pinned, view.pinned_by) == ("queue", True, "config")
     finally:
         monitor.stop(2)
 
-    assert rdb.get(LOCK_KEY) is None
+    assert rdb.get(DEFAULT_KEYS.mode_evaluator) is None
 
 
 def test_a_blind_low_answer_time_is_never_saved_or_published(build, rdb: redis.Redis) -> None:
@@ -279,11 +286,13 @@ def test_a_blind_signal_is_alerted_once_at_start_up(
 ) -> None:
     key = {"SIDECAR_N8N_API_KEY": api_key} if api_key else {}
     settings = load_settings(**{**SMALL, "REDIS_URL": redis_url, "SIDECAR_MODE": "auto", **key})
-    alerter = Alerter(rdb, receiver.url, 3600)
+    alerter = Alerter(rdb, receiver.url, 3600, keys=DEFAULT_KEYS)
     monitor = Monitor(settings, rdb, alerter=alerter).start()
     try:
         monitor.alert_blind_signals()  # a second time: still one alert (per cool-down)
-        wait_until(lambda: rdb.get(LOCK_KEY) is not None, 30, "the monitor's first tick")
+        wait_until(
+            lambda: rdb.get(DEFAULT_KEYS.mode_evaluator) is not None, 30, "the monitor's first tick"
+        )
     finally:
         monitor.stop(5)  # finishes the queued alert POSTs
 
@@ -299,10 +308,10 @@ def test_a_blind_signal_is_alerted_once_at_start_up(
 def test_a_worker_flushes_its_answer_times(rdb: redis.Redis) -> None:
     counters = SignalCounters()
     counters.record_latency(4.2)
-    flusher = SignalFlusher(rdb, interval=0.05, counters=counters).start()
+    flusher = SignalFlusher(rdb, DEFAULT_KEYS, interval=0.05, counters=counters).start()
     flusher.stop(1)
 
-    members = [m.split(b":", 1)[0] for m in rdb.zrange(LATENCY_KEY, 0, -1)]
+    members = [m.split(b":", 1)[0] for m in rdb.zrange(DEFAULT_KEYS.latency, 0, -1)]
     assert b"4.200000" in members
 
 
@@ -313,7 +322,7 @@ def test_only_the_evaluator_records_history_one_row_a_minute(
     other = redis.Redis.from_url(redis_url)
     evaluator = build(rdb, clock, history=HistoryRecorder(rdb, PREFIX, clock))
     follower = build(other, clock, history=HistoryRecorder(other, PREFIX, clock))
-    rows = History(rdb)
+    rows = History(rdb, DEFAULT_KEYS)
 
     run(evaluator, clock, 2, webhooks_per_tick=5)  # 3 ticks within one minute
     assert follower.tick().outcome == "follower"

@@ -10,8 +10,8 @@ import pytest
 import redis
 import responses
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.errors import BackendUnavailable
-from sidecar.mode.latency import KEY as LATENCY_KEY
 from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import cgroup_memory_percent, host_memory_percent
 from sidecar.mode.n8n import (
@@ -48,15 +48,15 @@ def test_the_rate_is_shared_by_every_process(rdb: redis.Redis) -> None:
     for _ in range(30):
         gateway_a.record()
     gateway_b.record(20)
-    gateway_a.flush(rdb)
-    gateway_b.flush(rdb)
+    gateway_a.flush(rdb, DEFAULT_KEYS)
+    gateway_b.flush(rdb, DEFAULT_KEYS)
     gateway_b.record(5)  # not flushed yet: only gateway b knows
 
-    assert gateway_a.per_hour(rdb) == 50
-    assert gateway_b.per_hour(rdb) == 55
+    assert gateway_a.per_hour(rdb, DEFAULT_KEYS) == 50
+    assert gateway_b.per_hour(rdb, DEFAULT_KEYS) == 55
     minute = int(clock.now // 60)
-    assert int(rdb.get(gateway_a.bucket_key(minute))) == 50
-    assert 0 < rdb.ttl(gateway_a.bucket_key(minute)) <= 2 * 3600
+    assert int(rdb.get(gateway_a.bucket_key(DEFAULT_KEYS, minute))) == 50
+    assert 0 < rdb.ttl(gateway_a.bucket_key(DEFAULT_KEYS, minute)) <= 2 * 3600
 
 
 def test_the_rate_counts_the_last_sixty_minutes_only(rdb: redis.Redis) -> None:
@@ -64,35 +64,35 @@ def test_the_rate_counts_the_last_sixty_minutes_only(rdb: redis.Redis) -> None:
     counter = RateCounter(clock)
     for _ in range(90):  # one webhook a minute for an hour and a half
         counter.record()
-        counter.flush(rdb)
+        counter.flush(rdb, DEFAULT_KEYS)
         clock.now += 60
     clock.now -= 60
 
-    assert counter.per_hour(rdb) == 60
+    assert counter.per_hour(rdb, DEFAULT_KEYS) == 60
     clock.now += 3600
-    assert counter.per_hour(rdb) == 0
+    assert counter.per_hour(rdb, DEFAULT_KEYS) == 0
 
 
 def test_a_short_window_is_scaled_to_an_hour(rdb: redis.Redis) -> None:
     clock = FakeClock(1_000_000.0)
     counter = RateCounter(clock, window_seconds=6)  # 60 buckets of 0.1 s
     counter.record(10)
-    counter.flush(rdb)
-    assert counter.per_hour(rdb) == 10 * 3600 / 6
+    counter.flush(rdb, DEFAULT_KEYS)
+    assert counter.per_hour(rdb, DEFAULT_KEYS) == 10 * 3600 / 6
     clock.now += 6.1  # the window moved past those webhooks
-    assert counter.per_hour(rdb) == 0
+    assert counter.per_hour(rdb, DEFAULT_KEYS) == 0
 
 
 def test_without_redis_the_rate_is_this_process_alone() -> None:
     clock = FakeClock()
     counter = RateCounter(clock)
     counter.record(7)
-    counter.flush(None)
+    counter.flush(None, DEFAULT_KEYS)
     counter.record(3)
 
-    assert counter.per_hour(None) == 10
+    assert counter.per_hour(None, DEFAULT_KEYS) == 10
     clock.now += 3600
-    assert counter.per_hour(None) == 0
+    assert counter.per_hour(None, DEFAULT_KEYS) == 0
 
 
 def test_counts_that_could_not_be_flushed_are_kept(
@@ -102,10 +102,10 @@ def test_counts_that_could_not_be_flushed_are_kept(
     counter.record(12)
 
     with pytest.raises(BackendUnavailable):
-        counter.flush(dead_redis)
-    counter.flush(rdb)
+        counter.flush(dead_redis, DEFAULT_KEYS)
+    counter.flush(rdb, DEFAULT_KEYS)
 
-    assert RateCounter(FakeClock()).per_hour(rdb) == 12
+    assert RateCounter(FakeClock()).per_hour(rdb, DEFAULT_KEYS) == 12
 
 
 def test_recording_is_thread_safe() -> None:
@@ -122,7 +122,7 @@ def test_recording_is_thread_safe() -> None:
     for thread in threads:
         thread.join()
 
-    assert counter.per_hour(None) == 160_000
+    assert counter.per_hour(None, DEFAULT_KEYS) == 160_000
 
 
 # --- answer-time p95 ---
@@ -142,30 +142,30 @@ def test_the_p95_is_shared_by_gateways_and_workers(rdb: redis.Redis) -> None:
     for n in range(1, 51):
         gateway.record(float(n))
         worker.record(float(n + 50))
-    gateway.flush(rdb)
-    worker.flush(rdb)
+    gateway.flush(rdb, DEFAULT_KEYS)
+    worker.flush(rdb, DEFAULT_KEYS)
 
-    assert gateway.p95(rdb) == 95.0
-    assert LatencyReservoir(clock).p95(rdb) == 95.0
-    assert rdb.zcard(LATENCY_KEY) == 100
+    assert gateway.p95(rdb, DEFAULT_KEYS) == 95.0
+    assert LatencyReservoir(clock).p95(rdb, DEFAULT_KEYS) == 95.0
+    assert rdb.zcard(DEFAULT_KEYS.latency) == 100
 
 
 def test_the_p95_forgets_samples_older_than_the_window(rdb: redis.Redis) -> None:
     clock = FakeClock()
     reservoir = LatencyReservoir(clock, window_seconds=60)
     reservoir.record(45.0)
-    reservoir.flush(rdb)
+    reservoir.flush(rdb, DEFAULT_KEYS)
     clock.now += 30
     reservoir.record(1.0)
-    reservoir.flush(rdb)
+    reservoir.flush(rdb, DEFAULT_KEYS)
 
-    assert reservoir.p95(rdb) == 45.0
+    assert reservoir.p95(rdb, DEFAULT_KEYS) == 45.0
     clock.now += 31
-    assert reservoir.p95(rdb) == 1.0
+    assert reservoir.p95(rdb, DEFAULT_KEYS) == 1.0
     clock.now += 30
-    assert reservoir.p95(rdb) is None
-    reservoir.flush(rdb)
-    assert rdb.zcard(LATENCY_KEY) == 0
+    assert reservoir.p95(rdb, DEFAULT_KEYS) is None
+    reservoir.flush(rdb, DEFAULT_KEYS)
+    assert rdb.zcard(DEFAULT_KEYS.latency) == 0
 
 
 def test_the_shared_samples_are_capped(rdb: redis.Redis) -> None:
@@ -173,19 +173,19 @@ def test_the_shared_samples_are_capped(rdb: redis.Redis) -> None:
     for round_ in range(3):
         for _ in range(80):
             reservoir.record(1.0 + round_)
-        reservoir.flush(rdb)
+        reservoir.flush(rdb, DEFAULT_KEYS)
 
-    assert rdb.zcard(LATENCY_KEY) == 100
+    assert rdb.zcard(DEFAULT_KEYS.latency) == 100
 
 
 def test_without_redis_the_p95_is_local() -> None:
     reservoir = LatencyReservoir(FakeClock())
     for n in range(1, 21):
         reservoir.record(float(n))
-    reservoir.flush(None)
+    reservoir.flush(None, DEFAULT_KEYS)
     reservoir.record(100.0)
 
-    assert reservoir.p95(None) == 20.0
+    assert reservoir.p95(None, DEFAULT_KEYS) == 20.0
 
 
 # --- memory ---

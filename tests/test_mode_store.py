@@ -9,14 +9,15 @@ import types
 import pytest
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.errors import BackendUnavailable
 from sidecar.mode import store as mode_store_module
 from sidecar.mode.controller import ControllerState, Decision, Signals, SignalTrack, Thresholds
 from sidecar.mode.local_store import LocalModeStore, open_store
-from sidecar.mode.lock import LOCK_KEY, EvaluatorLock
+from sidecar.mode.lock import EvaluatorLock
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
-from sidecar.mode.store import HISTORY_KEY, ModeStore
+from sidecar.mode.store import ModeStore
 from sidecar.settings import load_settings
 
 
@@ -67,7 +68,7 @@ def wait_until(predicate, timeout: float = 10.0) -> float:  # type: ignore[no-un
 
 
 def test_an_empty_redis_means_single_mode(rdb: redis.Redis) -> None:
-    view = ModeStore(rdb).current()
+    view = ModeStore(rdb, DEFAULT_KEYS).current()
 
     assert (view.mode, view.pinned, view.source) == ("single", False, "default")
 
@@ -76,7 +77,10 @@ def test_two_gateways_agree_within_the_cache_time(
     rdb: redis.Redis, redis_url: str, clock: FakeClock
 ) -> None:
     other_client = redis.Redis.from_url(redis_url)
-    here, there = ModeStore(rdb, cache_seconds=0.3), ModeStore(other_client, cache_seconds=0.3)
+    here, there = (
+        ModeStore(rdb, DEFAULT_KEYS, cache_seconds=0.3),
+        ModeStore(other_client, DEFAULT_KEYS, cache_seconds=0.3),
+    )
     assert there.current().mode == "single"  # cached now
 
     here.pin("queue")
@@ -90,7 +94,7 @@ def test_two_gateways_agree_within_the_cache_time(
 
 
 def test_current_does_not_ask_redis_while_cached(rdb: redis.Redis) -> None:
-    store = CountingStore(rdb, cache_seconds=60)
+    store = CountingStore(rdb, DEFAULT_KEYS, cache_seconds=60)
     for _ in range(1000):
         assert store.current().mode == "single"
 
@@ -100,8 +104,8 @@ def test_current_does_not_ask_redis_while_cached(rdb: redis.Redis) -> None:
 def test_when_redis_is_unreachable_gateways_fall_back_to_single(
     rdb: redis.Redis, dead_redis: redis.Redis, clock: FakeClock
 ) -> None:
-    ModeStore(rdb).pin("queue")
-    store = CountingStore(dead_redis, cache_seconds=0.2)
+    ModeStore(rdb, DEFAULT_KEYS).pin("queue")
+    store = CountingStore(dead_redis, DEFAULT_KEYS, cache_seconds=0.2)
 
     view = store.current()
     for _ in range(100):
@@ -116,7 +120,7 @@ def test_when_redis_is_unreachable_gateways_fall_back_to_single(
 
 
 def test_a_pin_wins_over_the_controller_and_unpin_keeps_the_mode(rdb: redis.Redis) -> None:
-    store = ModeStore(rdb)
+    store = ModeStore(rdb, DEFAULT_KEYS)
     pinned = store.pin("queue", by="operator")
     assert (pinned.mode, pinned.pinned, pinned.pinned_by) == ("queue", True, "operator")
 
@@ -137,11 +141,11 @@ def test_a_pin_wins_over_the_controller_and_unpin_keeps_the_mode(rdb: redis.Redi
 
 def test_pinning_an_unknown_mode_is_refused(rdb: redis.Redis) -> None:
     with pytest.raises(ValueError, match="single, queue"):
-        ModeStore(rdb).pin("auto")
+        ModeStore(rdb, DEFAULT_KEYS).pin("auto")
 
 
 def test_a_recorded_switch_is_the_new_mode_with_its_history(rdb: redis.Redis) -> None:
-    store = ModeStore(rdb)
+    store = ModeStore(rdb, DEFAULT_KEYS)
     state = ControllerState(mode="queue", reason="webhooks_per_hour 600 over 500", since=1234.5)
 
     assert store.record(switch("single", "queue", state.reason), state, None)
@@ -155,36 +159,44 @@ def test_a_recorded_switch_is_the_new_mode_with_its_history(rdb: redis.Redis) ->
 
 
 def test_history_is_capped(rdb: redis.Redis) -> None:
-    store = ModeStore(rdb, history_size=5)
+    store = ModeStore(rdb, DEFAULT_KEYS, history_size=5)
     for n in range(12):
         store.pin("queue" if n % 2 else "single", reason=f"pin {n}")
 
-    assert rdb.llen(HISTORY_KEY) == 5
+    assert rdb.llen(DEFAULT_KEYS.mode_history) == 5
     assert [entry["reason"] for entry in store.history()] == [f"pin {n}" for n in range(11, 6, -1)]
 
 
 def test_one_evaluator_at_a_time_and_a_dead_one_hands_over(rdb: redis.Redis) -> None:
-    first, second = EvaluatorLock(rdb, ttl_seconds=30), EvaluatorLock(rdb, ttl_seconds=30)
+    first, second = (
+        EvaluatorLock(rdb, ttl_seconds=30, key=DEFAULT_KEYS.mode_evaluator),
+        EvaluatorLock(rdb, ttl_seconds=30, key=DEFAULT_KEYS.mode_evaluator),
+    )
     assert first.acquire()
-    assert 20_000 < rdb.pttl(LOCK_KEY) <= 30_000  # seconds, not milliseconds
+    assert 20_000 < rdb.pttl(DEFAULT_KEYS.mode_evaluator) <= 30_000  # seconds, not milliseconds
     assert not second.acquire()
-    rdb.pexpire(LOCK_KEY, 5_000)  # as if 25 s had passed
+    rdb.pexpire(DEFAULT_KEYS.mode_evaluator, 5_000)  # as if 25 s had passed
     assert first.acquire()  # renewed: a full TTL again
-    assert rdb.pttl(LOCK_KEY) > 20_000
+    assert rdb.pttl(DEFAULT_KEYS.mode_evaluator) > 20_000
     assert not second.acquire()
 
-    rdb.pexpire(LOCK_KEY, 1)  # the first stops renewing ("died"): its TTL runs out
+    rdb.pexpire(
+        DEFAULT_KEYS.mode_evaluator, 1
+    )  # the first stops renewing ("died"): its TTL runs out
     wait_until(second.acquire, timeout=10)
 
     assert second.holder() == second.token
-    store, state = ModeStore(rdb), ControllerState(mode="queue")
+    store, state = ModeStore(rdb, DEFAULT_KEYS), ControllerState(mode="queue")
     assert store.record(switch("single", "queue"), state, first.token) is False  # stale
     assert store.read().source == "default"
     assert store.record(switch("single", "queue"), state, second.token) is True
 
 
 def test_releasing_the_lock_hands_over_at_once(rdb: redis.Redis) -> None:
-    first, second = EvaluatorLock(rdb, ttl_seconds=30), EvaluatorLock(rdb, ttl_seconds=30)
+    first, second = (
+        EvaluatorLock(rdb, ttl_seconds=30, key=DEFAULT_KEYS.mode_evaluator),
+        EvaluatorLock(rdb, ttl_seconds=30, key=DEFAULT_KEYS.mode_evaluator),
+    )
     assert first.acquire()
     second.release()  # not the holder: nothing happens
     assert not second.acquire()
@@ -195,7 +207,7 @@ def test_releasing_the_lock_hands_over_at_once(rdb: redis.Redis) -> None:
 
 
 def test_sidecar_mode_is_applied_at_start(rdb: redis.Redis) -> None:
-    store = ModeStore(rdb)
+    store = ModeStore(rdb, DEFAULT_KEYS)
 
     assert store.apply_configured("queue").pinned_by == "config"
     assert store.apply_configured("queue").mode == "queue"
@@ -208,16 +220,16 @@ def test_sidecar_mode_is_applied_at_start(rdb: redis.Redis) -> None:
 
 
 def test_store_errors_are_backend_unavailable(dead_redis: redis.Redis) -> None:
-    store = ModeStore(dead_redis)
+    store = ModeStore(dead_redis, DEFAULT_KEYS)
 
     with pytest.raises(BackendUnavailable):
         store.pin("queue")
     with pytest.raises(BackendUnavailable):
-        EvaluatorLock(dead_redis, 1).acquire()
+        EvaluatorLock(dead_redis, 1, DEFAULT_KEYS.mode_evaluator).acquire()
 
 
 def test_without_redis_the_store_is_local_and_single() -> None:
-    store = open_store(None)
+    store = open_store(None, DEFAULT_KEYS)
     assert isinstance(store, LocalModeStore)
 
     with pytest.raises(BackendUnavailable, match="needs Redis"):
@@ -235,7 +247,7 @@ def test_without_redis_the_store_is_local_and_single() -> None:
 def test_the_report_shows_each_signal_against_its_threshold(
     rdb: redis.Redis, dead_redis: redis.Redis
 ) -> None:
-    store = ModeStore(rdb)
+    store = ModeStore(rdb, DEFAULT_KEYS)
     store.pin("queue")
     store.save_signals(
         Signals(webhooks_per_hour=600, exec_p95_seconds=None, memory_percent=60),
@@ -261,7 +273,7 @@ def test_the_report_shows_each_signal_against_its_threshold(
     assert report["sampledAt"].endswith("Z") and len(report["history"]) == 1
     json.dumps(report)
 
-    down = mode_report(ModeStore(dead_redis), Thresholds())
+    down = mode_report(ModeStore(dead_redis, DEFAULT_KEYS), Thresholds())
     assert (down["mode"], down["source"], down["since"], down["history"]) == (
         "single",
         "fallback",
@@ -271,7 +283,7 @@ def test_the_report_shows_each_signal_against_its_threshold(
 
 
 def test_a_blind_signal_shows_what_to_set_never_a_reassuring_number(rdb: redis.Redis) -> None:
-    store = ModeStore(rdb)
+    store = ModeStore(rdb, DEFAULT_KEYS)
     settings = load_settings(N8N_URL="http://n8n:5678")  # no SIDECAR_N8N_API_KEY
     store.save_signals(Signals(webhooks_per_hour=10, exec_p95_seconds=0.04, memory_percent=50))
 

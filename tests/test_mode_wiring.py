@@ -10,6 +10,7 @@ import pytest
 from test_cli import run_cli
 
 from sidecar.app import create_app
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.settings import load_settings
 
@@ -130,7 +131,7 @@ def test_status_names_each_source_and_shows_a_blind_signal_as_unknown(n8n, redis
     from sidecar.mode.store import ModeStore
 
     sample = Signals(webhooks_per_hour=12, exec_p95_seconds=0.03, eventloop_lag_seconds=0.012)
-    ModeStore(redis_lib.Redis.from_url(redis_url)).save_signals(sample)
+    ModeStore(redis_lib.Redis.from_url(redis_url), DEFAULT_KEYS).save_signals(sample)
     env = {"N8N_URL": n8n.url, "REDIS_URL": redis_url}
 
     text = run_cli("status", **env).stdout

@@ -6,11 +6,12 @@ from __future__ import annotations
 import redis
 from support.queues import INBOUND, counts, dead_letters, enqueue, webhooks
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.ports import free_port
 from sidecar.harness.sidecar_processes import Gateway
 from sidecar.harness.waiting import wait_until
-from sidecar.worker.circuit import CIRCUIT_KEY, OUTAGE_ERROR, RECOVERED_KEY
+from sidecar.worker.circuit import OUTAGE_ERROR
 
 PATH = "/webhook/respond-immediately"
 QUEUE_ARGS = ("--queue", "webhooks:inbound", "--concurrency", "4")
@@ -28,9 +29,11 @@ def test_refused_connections_open_the_circuit_and_hold_jobs_without_spending_att
     job_ids = [enqueue(queue_gateway, PATH, json={"n": n}) for n in range(5)]
     procs.worker(*QUEUE_ARGS, **env)
 
-    wait_until(lambda: rdb.exists(CIRCUIT_KEY), what="the circuit to open")
+    wait_until(lambda: rdb.exists(DEFAULT_KEYS.n8n_circuit), what="the circuit to open")
     # Probes fail with doubling backoff meanwhile; the jobs stay waiting, attempts unspent.
-    wait_until(lambda: int(rdb.hget(CIRCUIT_KEY, "probes") or 0) >= 2, what="failed probes")
+    wait_until(
+        lambda: int(rdb.hget(DEFAULT_KEYS.n8n_circuit, "probes") or 0) >= 2, what="failed probes"
+    )
     assert counts(rdb)["failed"] == 0 and dead_letters(rdb) == []
     assert counts(rdb)["queued"] == 5
     assert attempts_of(rdb, job_ids) == [0] * 5
@@ -38,8 +41,8 @@ def test_refused_connections_open_the_circuit_and_hold_jobs_without_spending_att
     try:
         down.start()  # n8n is back: the probe closes the circuit, delivery resumes
         wait_until(lambda: counts(rdb)["finished"] == 5, timeout=30, what="all delivered")
-        assert not rdb.exists(CIRCUIT_KEY)
-        assert rdb.exists(RECOVERED_KEY)
+        assert not rdb.exists(DEFAULT_KEYS.n8n_circuit)
+        assert rdb.exists(DEFAULT_KEYS.n8n_recovered)
         seen = webhooks(down)
         assert sorted(r.header("X-Sidecar-Job-Id") for r in seen) == sorted(job_ids)
         assert {r.header("X-Sidecar-Attempt") for r in seen} == {"1"}
@@ -60,7 +63,7 @@ def test_held_jobs_are_dead_lettered_after_the_maximum_outage(
     letters = wait_until(lambda: len(dead_letters(rdb)) == 3 and dead_letters(rdb))
     assert {letter["jobId"] for letter in letters} == set(job_ids)
     assert {letter["error"] for letter in letters} == {OUTAGE_ERROR}
-    assert rdb.exists(CIRCUIT_KEY)  # still unreachable
+    assert rdb.exists(DEFAULT_KEYS.n8n_circuit)  # still unreachable
 
 
 def test_n8n_that_answers_keeps_the_circuit_closed(
@@ -69,7 +72,7 @@ def test_n8n_that_answers_keeps_the_circuit_closed(
     enqueue(queue_gateway, "/webhook/status/500")
     procs.worker("--burst", *QUEUE_ARGS, SIDECAR_JOB_ATTEMPTS=2, **queue_env).wait(30)
     assert counts(rdb)["failed"] == 1  # answers spend attempts as before
-    assert not rdb.exists(CIRCUIT_KEY)
+    assert not rdb.exists(DEFAULT_KEYS.n8n_circuit)
     assert rdb.llen(f"rq:queue:{INBOUND}") == 0
 
 

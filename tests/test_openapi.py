@@ -10,9 +10,10 @@ from openapi_spec_validator import validate
 from support.dead_letters import make_dead_letters
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.events import add_event
 from sidecar.harness.n8n_standin import FakeN8n
-from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 from sidecar.typed.models import MODELS
 
@@ -70,7 +71,7 @@ def check(spec: dict, path: str, method: str, response) -> None:
 def test_real_answers_match_the_document(app, settings, spec: dict) -> None:
     client = app.test_client()
     entry_job = make_dead_letters(client, settings)[0]
-    add_event(connect(settings), "completed", {"jobId": entry_job})
+    add_event(connect(settings), DEFAULT_KEYS, "completed", {"jobId": entry_job})
     entry = client.get("/v1/dlq", headers=AUTH).get_json()["items"][0]["id"]
     calls = [
         ("/healthz", "get", "/healthz", {}),

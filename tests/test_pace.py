@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.settings import load_settings
-from sidecar.worker.circuit import CIRCUIT_KEY, PROBE_KEY, Circuit
+from sidecar.worker.circuit import Circuit
 from sidecar.worker.gate import Gate
-from sidecar.worker.pace import PACE_KEY, Pace
+from sidecar.worker.pace import Pace
 from sidecar.worker.policy import Outcome
 
 
@@ -121,16 +122,16 @@ def test_the_gate_holds_while_open_and_ramps_after_the_probe_closes_it(redis_url
         gate.observe(Outcome("done", status=200, duration=0.01))
     assert gate.slots() == 20
     gate.observe(Outcome("hold", error="refused", signal="not_reached"))
-    assert client.exists(CIRCUIT_KEY)
+    assert client.exists(DEFAULT_KEYS.n8n_circuit)
     assert gate.slots() == 0  # held: nothing goes out
-    client.delete(PROBE_KEY)  # the first probe's wait is over
+    client.delete(DEFAULT_KEYS.n8n_probe)  # the first probe's wait is over
     gate.tick()  # the probe finds n8n ready, closes the circuit
-    assert not Circuit(client).state().open
+    assert not Circuit(client, DEFAULT_KEYS).state().open
     assert gate.slots() == 1  # the ramp starts at the floor
     for _ in range(30):
         gate.observe(Outcome("done", status=200, duration=0.01))
     assert 1 < gate.slots() < 20
-    assert int(client.hget(PACE_KEY, "worker-1") or 0) >= 1
+    assert int(client.hget(DEFAULT_KEYS.pace, "worker-1") or 0) >= 1
 
 
 def test_a_delivery_stuck_far_longer_than_usual_stops_holding_a_slot(redis_url: str) -> None:

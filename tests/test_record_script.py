@@ -13,9 +13,10 @@ import pytest
 import redis
 from support import legacy_ledger
 
+from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.scripts import Scripts
 from sidecar.queues import jobs
 from sidecar.queues.jobs import (
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     TakenJob,
     build_job,
@@ -28,7 +29,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker.ledger import Ledger
 from sidecar.worker.policy import Outcome
@@ -72,7 +72,7 @@ def taken_batch(client: redis.Redis, settings: Settings) -> list[tuple[TakenJob,
             queue = INBOUND if job_id.startswith("a-") else TASKS
             persist(pipe, queue, build_job(client, settings, queue, PAYLOAD, job_id=job_id))
         pipe.hset(JOB_PREFIX + "a-last", "sidecar_attempt", settings.job_attempts - 1)
-        pipe.set(DELIVERED_PREFIX + "a-again", 1)
+        pipe.set(DEFAULT_KEYS.delivered_prefix + "a-again", 1)
         pipe.execute()
     taken = take(client, INBOUND) + take(client, TASKS)
     return [(job, OUTCOMES[job.id]) for job in taken]
@@ -82,7 +82,7 @@ def take(client: redis.Redis, queue: str) -> list[TakenJob]:
     keys = [queue_key(queue), registry_key("wip", queue), locks_key(queue), "sidecar:limit:x"]
     keys.append(paused_key(queue))
     args = [100, time.time() + 60, time.time() + 3600, rq_now(), "w", EXEC]
-    args += [JOB_PREFIX, DELIVERED_PREFIX, 1_000_000, 60_000]
+    args += [JOB_PREFIX, DEFAULT_KEYS.delivered_prefix, 1_000_000, 60_000]
     return parse_taken(queue, Scripts(client).dequeue(keys=keys, args=args))
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from sidecar.backend.connection import connect, sentinel_options
 from sidecar.errors import ConfigError
 from sidecar.harness.processes import Processes
 from sidecar.harness.sentinel import SentinelSet
-from sidecar.queues.connection import connect, sentinel_options
 from sidecar.settings import load_settings
 
 pytestmark = pytest.mark.skipif(

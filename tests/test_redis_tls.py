@@ -10,10 +10,10 @@ import pytest
 import redis
 from support.tls import TlsFiles, make_tls_files
 
+from sidecar.backend.connection import connect
 from sidecar.errors import ConfigError
 from sidecar.harness.ports import free_port
 from sidecar.harness.redis_server import RedisServer
-from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 
 

@@ -18,8 +18,8 @@ from support.browser import browser_page, chromium_path, served
 from support.status_scenario import MINUTES, replay
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
 from sidecar.harness.n8n_standin import FakeN8n
-from sidecar.queues.connection import connect
 from sidecar.settings import load_settings
 
 REQUIRED = os.environ.get("SIDECAR_REQUIRE_BROWSER") == "1"  # set by .ci/run

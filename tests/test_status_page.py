@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from support.status_scenario import replay
 
 from sidecar.app import create_app
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.queues.overview import paused_key
 from sidecar.settings import load_settings
@@ -203,7 +204,7 @@ def test_the_n8n_protection_section_shows_the_workers_circuit_and_pace(
     html = client.get("/status").get_data(as_text=True)
     assert 'id="n8n-protection"' in html and "closed" in html
 
-    Circuit(rdb).open("connection refused")
+    Circuit(rdb, DEFAULT_KEYS).open("connection refused")
     html = client.get("/status").get_data(as_text=True)
     section = html[html.index('id="n8n-protection"') :]
     assert ">open<" in section and "connection refused" in section

@@ -11,11 +11,12 @@ import redis
 from cryptography.fernet import Fernet
 
 from sidecar.app import create_app
+from sidecar.backend.connection import connect
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.sidecar_processes import Worker as WorkerProcess
 from sidecar.harness.waiting import wait_until
 from sidecar.queues import deadletters
-from sidecar.queues.connection import connect
 from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings
 from sidecar.worker.registry import live_worker_count
@@ -127,10 +128,12 @@ def test_a_running_worker_counts_as_live(n8n: FakeN8n, redis_url: str) -> None:
     rdb = redis.Redis.from_url(redis_url)
     worker = WorkerProcess("--queue", "webhooks:inbound", N8N_URL=n8n.url, REDIS_URL=redis_url)
     try:
-        wait_until(lambda: live_worker_count(rdb) == 1, timeout=10, what="worker check-in")
+        wait_until(
+            lambda: live_worker_count(rdb, DEFAULT_KEYS) == 1, timeout=10, what="worker check-in"
+        )
     finally:
         assert worker.stop(timeout=20) == 0
-    assert live_worker_count(rdb) == 0  # it checked out on SIGTERM
+    assert live_worker_count(rdb, DEFAULT_KEYS) == 0  # it checked out on SIGTERM
 
 
 def test_a_dead_typed_job_replays_as_a_typed_job(settings_for, n8n: FakeN8n) -> None:

@@ -12,8 +12,9 @@ import pytest
 import redis
 from support.queues import INBOUND, dead_letters, status
 
+from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.scripts import Scripts
 from sidecar.queues.jobs import (
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     enqueue_payload,
     locks_key,
@@ -23,7 +24,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key, set_paused
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings, load_settings
 from sidecar.worker import maintenance
 from sidecar.worker.ledger import Ledger
@@ -54,7 +54,7 @@ def take(client: redis.Redis, n: int, lock_deadline: float, exec_id: str = "exec
             "w",
             exec_id,
             JOB_PREFIX,
-            DELIVERED_PREFIX,
+            DEFAULT_KEYS.delivered_prefix,
             1_000_000,  # no delivery limit here
             60_000,
         ],
@@ -143,7 +143,7 @@ def test_job_stalled_more_than_the_maximum_is_dead_lettered(
     assert (entry["jobId"], entry["queue"], entry["data"]) == (job_id, INBOUND, PAYLOAD)
     assert status(rdb, job_id) == "failed"
     assert rdb.llen(queue_key(INBOUND)) == 0
-    assert rdb.llen(maintenance.STALLED_OUT_KEY) == 0
+    assert rdb.llen(DEFAULT_KEYS.stalled_out) == 0
 
 
 def test_concurrent_sweepers_dead_letter_each_job_once(
@@ -170,7 +170,7 @@ def test_concurrent_sweepers_dead_letter_each_job_once(
 
     assert sorted(entry["jobId"] for entry in dead_letters(rdb)) == sorted(ids)
     assert {status(rdb, job_id) for job_id in ids} == {"failed"}
-    assert rdb.llen(maintenance.STALLED_OUT_KEY) == 0
+    assert rdb.llen(DEFAULT_KEYS.stalled_out) == 0
     for client in clients:
         client.close()
 

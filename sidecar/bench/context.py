@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.bench.options import Options
 from sidecar.bench.progress import Progress
 from sidecar.harness.n8n_standin import Upstream
@@ -81,6 +82,8 @@ class Bench:
         workers = [self.procs.start("worker", argv, env) for _ in range(count)]
         for worker in workers:
             self.procs.wait_ready(
-                worker, lambda: live_worker_count(self.client) >= count, "workers"
+                worker,
+                lambda: live_worker_count(self.client, keys_for(self.settings)) >= count,
+                "workers",
             )
         return workers

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis
 
+from sidecar.backend.connection import connect
 from sidecar.bench.context import NO_LIMIT, PREFIX, Bench
 from sidecar.bench.errors import BenchError
 from sidecar.bench.options import Options
@@ -23,7 +24,6 @@ from sidecar.harness.errors import HarnessError
 from sidecar.harness.n8n_standin import start_upstream
 from sidecar.harness.processes import Processes
 from sidecar.harness.redis_server import SHIPPED_CONFIG, RedisServer
-from sidecar.queues.connection import connect
 from sidecar.settings import Settings, load_settings
 
 BUSY_LOAD = 0.5  # 1-minute load average above which the figures are flagged

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import click
 import redis
 
+from sidecar.backend.connection import connect
 from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError, Rejected
 from sidecar.queues import deadletters
-from sidecar.queues.connection import connect
 from sidecar.queues.names import resolve
 from sidecar.settings import Settings
 

@@ -6,10 +6,11 @@ import json
 
 import click
 
+from sidecar.backend.connection import connect
+from sidecar.backend.keys import keys_for
 from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.events import read_events, valid_stream_id
-from sidecar.queues.connection import connect
 
 FOLLOW_BLOCK_MS = 5000
 
@@ -22,12 +23,14 @@ def events(after: str, follow: bool) -> None:
     if not valid_stream_id(after):
         fail(f"--after must be an event id like 1700000000000-0, got {after!r}", 2)
     try:
-        client = connect(settings_or_exit())
+        settings = settings_or_exit()
+        client = connect(settings)
     except ConfigError as exc:
         fail(exc.problems[0], 2)
     try:
         while True:
-            batch = read_events(client, after, 500, FOLLOW_BLOCK_MS if follow else None)
+            block = FOLLOW_BLOCK_MS if follow else None
+            batch = read_events(client, keys_for(settings), after, 500, block)
             for event in batch:
                 click.echo(json.dumps(event))
             after = batch[-1]["id"] if batch else after

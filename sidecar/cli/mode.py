@@ -8,6 +8,8 @@ import time
 
 import click
 
+from sidecar.backend.connection import connect, translate
+from sidecar.backend.keys import keys_for
 from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.mode.backlog import dead_letter_size
@@ -15,7 +17,6 @@ from sidecar.mode.controller import Thresholds
 from sidecar.mode.local_store import open_store
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
-from sidecar.queues.connection import connect, translate
 from sidecar.queues.durability import read_durability
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
@@ -33,7 +34,7 @@ def mode(wanted: str) -> None:
     """Pin the mode of every gateway (single or queue), or let it switch by itself (auto)."""
     settings = settings_or_exit()
     try:
-        store = open_store(connect(settings))
+        store = open_store(connect(settings), keys_for(settings))
         view = store.unpin(by="cli") if wanted == "auto" else store.pin(wanted, by="cli")
     except ConfigError:
         fail("pinning the mode needs Redis (every gateway reads it there): set REDIS_URL", 2)
@@ -93,7 +94,7 @@ def watch_screen(settings: Settings) -> str:
         report = collect_status(settings)
         text = render_status(report)
         if settings.redis_configured:
-            minutes = signal_minutes(connect(settings), time.time())
+            minutes = signal_minutes(connect(settings), keys_for(settings), time.time())
             text += "\n\n" + render_sparklines(minutes)
     except BackendUnavailable as exc:
         text = f"error: {exc}"
@@ -104,19 +105,19 @@ def collect_status(settings: Settings) -> dict:
     """Everything `status` shows, as one dict."""
     client = connect(settings) if settings.redis_configured else None
     thresholds, sources = Thresholds.from_settings(settings), signal_sources(settings)
-    report = mode_report(open_store(client), thresholds, sources=sources)
+    report = mode_report(open_store(client, keys_for(settings)), thresholds, sources=sources)
     if client is None:
         none = ("queues", "deadLetters", "liveWorkers", "durability", "delivery")
         return {**report, **dict.fromkeys(none)}
     counts = queue_counts(client, all_queues(settings.queue_prefix))
     with translate():
         durability = read_durability(client).to_json()
-        delivery = delivery_status(client)
+        delivery = delivery_status(client, keys_for(settings))
     return {
         **report,
         "queues": counts,
         "deadLetters": dead_letter_size(client, settings.queue_prefix),
-        "liveWorkers": live_worker_count(client),
+        "liveWorkers": live_worker_count(client, keys_for(settings)),
         "durability": durability,
         "delivery": delivery,
     }

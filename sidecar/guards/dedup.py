@@ -1,6 +1,6 @@
 """Dedup: the first copy of a webhook within SIDECAR_DEDUP_TTL_SECONDS is stored, the others
 are answered 200 duplicate with the first copy's job id. One atomic step decides and stores:
-sidecar/lua/ingest.lua (claim, rate limit and store in one round trip), for webhooks and
+sidecar/backend/lua/ingest.lua (claim, rate limit and store in one round trip), for webhooks and
 typed jobs alike.
 
 A webhook's identity is its method, its path (identity_path) and its id: the route's
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 
+from sidecar.backend.keys import keys_for_queue
 from sidecar.capture import CapturedRequest
 from sidecar.guards.keys import extract
 
@@ -75,7 +76,7 @@ def job_id_for(queue: str, identity: str) -> str:
 
 def claim_key(queue: str, identity: str) -> str:
     """The Redis key holding the claim of `identity` on `queue` (its value: the job id)."""
-    return f"sidecar:dedup:{queue}:{hashlib.sha256(identity.encode()).hexdigest()}"
+    return keys_for_queue(queue).dedup(queue, identity)
 
 
 def claim_seconds(ttl: float) -> int:

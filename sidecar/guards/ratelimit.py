@@ -1,6 +1,6 @@
 """Per-user, per-operation rate limit: a moving window shared by every gateway.
 
-The window is checked and counted by sidecar/lua/ingest.lua, in the same round trip as the
+The window is checked and counted by sidecar/backend/lua/ingest.lua, in the same round trip as the
 dedup claim and the store (it replaced the `limits` library's MovingWindowRateLimiter,
 which needed a round trip of its own). Each (queue, rule, user) has a Redis list of
 admission times, newest first, at most `limit` long, expiring a window after the last
@@ -13,10 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sidecar.backend.keys import keys_for_queue
 from sidecar.routes import RateLimit
-
-WINDOW_PREFIX = "sidecar:ratelimit:"
-NO_WINDOW = WINDOW_PREFIX + "none"  # named to the script when there is no user; never used
 
 
 @dataclass(frozen=True)
@@ -30,4 +28,5 @@ class UserWindow:
     @property
     def key(self) -> str:
         """Its Redis list; a changed rule starts afresh, as with `limits`."""
-        return f"{WINDOW_PREFIX}{self.queue}:{self.rule.limit}/{self.rule.window}:{self.user}"
+        window = f"{self.rule.limit}/{self.rule.window}"
+        return keys_for_queue(self.queue).ratelimit(self.queue, window, self.user)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
+from sidecar.backend.keys import keys_for
 from sidecar.errors import BadRequest
 from sidecar.events import read_events, valid_stream_id
 from sidecar.http.api_support import int_param, queue_param, redis_client, settings
@@ -59,7 +60,8 @@ def list_events() -> Response:
     after = request.args.get("after", "0") or "0"
     if not valid_stream_id(after):
         raise BadRequest(f"'after' must be an event id like 1700000000000-0, got {after!r}")
-    events = read_events(redis_client(), after, int_param("limit", 100, 1, 1000))
+    limit = int_param("limit", 100, 1, 1000)
+    events = read_events(redis_client(), keys_for(settings()), after, limit)
     return jsonify(events=events, last=events[-1]["id"] if events else after)
 
 

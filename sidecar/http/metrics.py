@@ -13,6 +13,7 @@ import redis
 from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
+from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.http.state import current_state
 from sidecar.queues.metrics import QueueCollector
@@ -30,7 +31,7 @@ def metrics() -> Response:
     payload, content_type = render_process()
     if state.intake is not None:
         queues = all_queues(state.settings.queue_prefix)
-        payload += render_redis_gauges(state.intake.client, queues)
+        payload += render_redis_gauges(state.intake.client, keys_for(state.settings), queues)
     return Response(payload, content_type=content_type)
 
 
@@ -43,12 +44,12 @@ def render_process() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def render_redis_gauges(client: redis.Redis, queues: list[str]) -> bytes:
+def render_redis_gauges(client: redis.Redis, keys: KeySchema, queues: list[str]) -> bytes:
     """The queue and worker gauges in Prometheus text format (empty when Redis cannot be
-    read: the process's own metrics still answer while Redis is down)."""
+    read: the process's own metrics still answer while Redis is down); `keys`: the sidecar's."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(client, queues))
-    registry.register(WorkerCollector(client, queues))
+    registry.register(QueueCollector(client, keys, queues))
+    registry.register(WorkerCollector(client, keys, queues))
     try:
         return generate_latest(registry)
     except (redis.RedisError, BackendUnavailable):

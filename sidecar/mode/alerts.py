@@ -2,8 +2,8 @@
 
 An alert is `{"kind", "severity", "message", "signals", "mode", "at"}`. `Alerter.emit()`
 raises one: the same (kind, subject) at most once per cool-down (in-process, and across
-processes through `sidecar:alert:{kind}:{subject}` SET NX PX when Redis is there), then
-logs it, counts `sidecar_alerts_total{kind}`, XADDs `type=alert` to `sidecar:events`, and
+processes through KeySchema.alert(kind, subject) SET NX PX when Redis is there), then
+logs it, counts `sidecar_alerts_total{kind}`, XADDs `type=alert` to the event stream, and
 hands the POST to SIDECAR_ALERT_WEBHOOK_URL to a background thread that retries with
 tenacity (exponential backoff on network errors, 408, 429 and 5xx). emit() does at most two
 Redis round trips and never waits for the webhook; a full send queue drops the POST (logged).
@@ -30,6 +30,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.events import publish_event
 from sidecar.mode.controller import (
@@ -41,7 +43,6 @@ from sidecar.mode.controller import (
     Signals,
 )
 from sidecar.mode.store import iso
-from sidecar.queues.connection import translate
 from sidecar.redact import redact, url_secrets
 from sidecar.settings import Settings
 
@@ -71,7 +72,6 @@ SEVERITY = {
 }
 KINDS = tuple(SEVERITY)
 LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
-DEDUP_PREFIX = "sidecar:alert:"
 
 ALERTS = Counter("sidecar_alerts_total", "Alerts raised (after de-duplication)", ["kind"])
 
@@ -119,7 +119,7 @@ class Alerter:
     """Raises alerts. Parameters: `client` (None without Redis), `webhook_url` (None: no POST),
     `cooldown_seconds` (the same alert at most once per this), `session`, `clock`, and the
     POST policy: `attempts`, `retry_wait` (first backoff, doubling up to `retry_max_wait`),
-    `timeout`, `queue_size`."""
+    `timeout`, `queue_size`; `keys` (the key schema)."""
 
     def __init__(
         self,
@@ -134,11 +134,12 @@ class Alerter:
         retry_max_wait: float = 30.0,
         timeout: float = 10.0,
         queue_size: int = 1000,
+        keys: KeySchema,
     ) -> None:
         self.client, self.webhook_url, self.cooldown = client, webhook_url, cooldown_seconds
         self.session, self.clock = session or requests.Session(), clock
         self.attempts, self.retry_wait, self.retry_max_wait = attempts, retry_wait, retry_max_wait
-        self.timeout = timeout
+        self.timeout, self.keys = timeout, keys
         self._sent: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
         self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=queue_size)
@@ -150,6 +151,7 @@ class Alerter:
         cls, settings: Settings, client: redis.Redis | None, **options: Any
     ) -> Alerter:
         """An alerter for SIDECAR_ALERT_WEBHOOK_URL with SIDECAR_COOLDOWN_SECONDS."""
+        options.setdefault("keys", keys_for(settings))
         return cls(client, settings.alert_webhook_url, settings.cooldown_seconds, **options)
 
     def emit(self, alert: Alert, subject: str = "") -> bool:
@@ -200,7 +202,7 @@ class Alerter:
             return True
         try:
             with translate():
-                key, ttl = f"{DEDUP_PREFIX}{kind}:{subject}", max(1, int(self.cooldown * 1000))
+                key, ttl = self.keys.alert(kind, subject), max(1, int(self.cooldown * 1000))
                 return bool(self.client.set(key, iso(now), nx=True, px=ttl))
         except BackendUnavailable:
             return True
@@ -210,7 +212,7 @@ class Alerter:
         if self.client is None:
             return
         try:
-            publish_event(self.client, "alert", alert.to_dict())
+            publish_event(self.client, self.keys, "alert", alert.to_dict())
         except BackendUnavailable as exc:
             log.warning("alert %s not added to the event stream: %s", alert.kind, exc)
 

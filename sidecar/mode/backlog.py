@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
 from sidecar.queues.jobs import locks_key, queue_key, registry_key
 from sidecar.queues.names import all_queues, dead_letter_queue
 

@@ -6,7 +6,7 @@ Hot path (called per request / per delivery, no I/O, a short in-process lock):
     counters.record_latency(seconds)   n8n answered (passthrough or worker delivery)
 
 Built once where the gateway app (`from_settings`) or the worker is built, and handed to
-what records and to what flushes: `flush(client)` moves the counts to Redis, called every
+what records and to what flushes: `flush(client, keys)` moves the counts to Redis, called every
 SIDECAR_MONITOR_INTERVAL_SECONDS by the monitor (gateways) or a `SignalFlusher` (workers).
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from sidecar.backend.keys import KeySchema
 from sidecar.mode.latency import LatencyReservoir
 from sidecar.mode.rate import RateCounter
 from sidecar.settings import Settings
@@ -52,16 +53,18 @@ class SignalCounters:
         """Keep one n8n answer time seen by this process (hot path)."""
         self.latency.record(seconds)
 
-    def flush(self, client: redis.Redis | None) -> bool:
-        """Flush the counts to Redis; False (logged) when Redis refused them."""
-        return flush_local(client, self.rate, self.latency)
+    def flush(self, client: redis.Redis | None, keys: KeySchema) -> bool:
+        """Flush the counts to Redis (`keys`); False (logged) when Redis refused them."""
+        return flush_local(client, keys, self.rate, self.latency)
 
 
-def flush_local(client: redis.Redis | None, rate: RateCounter, latency: LatencyReservoir) -> bool:
-    """Flush `rate` and `latency` to Redis; False (logged) when Redis refused them."""
+def flush_local(
+    client: redis.Redis | None, keys: KeySchema, rate: RateCounter, latency: LatencyReservoir
+) -> bool:
+    """Flush `rate` and `latency` to Redis (`keys`); False (logged) when Redis refused them."""
     try:
-        rate.flush(client)
-        latency.flush(client)
+        rate.flush(client, keys)
+        latency.flush(client, keys)
     except Exception as exc:
         log.warning("could not flush signal counters: %s", exc)
         return False

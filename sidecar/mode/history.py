@@ -1,6 +1,7 @@
 """Bounded history of the signals, the mode and the queues, for `/status` and `status --watch`.
 
-Key layout (one sorted set per series; score = the minute's start in unix seconds, member
+Key layout (KeySchema.history_prefix + series, shown for the default prefix; one sorted set
+per series; score = the minute's start in unix seconds, member
 = "<minute>:<field>:<field>…" so one minute holds one row, an empty field = not observed):
 
     sidecar:history:signals          webhooks_per_hour:exec_p95_seconds:memory_percent:
@@ -27,15 +28,15 @@ from dataclasses import dataclass
 
 import redis
 
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import KeySchema, keys_for_prefix
 from sidecar.mode.controller import QUEUE, SIGNAL_NAMES, Signals
-from sidecar.queues.connection import translate
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics
 
 log = logging.getLogger("sidecar.mode.history")
 
-PREFIX = "sidecar:history:"
 SIGNALS_SERIES = "signals"
 SIGNAL_FIELDS = (*SIGNAL_NAMES, "mode")
 QUEUE_FIELDS = ("depth", "processed", "failed")
@@ -69,10 +70,17 @@ def _row(member: bytes | str) -> Row:
 
 
 class History:
-    """Read and write the history series. Parameters: `client`, `retention_minutes`."""
+    """Read and write the history series. Parameters: `client`, `keys` (the key
+    schema), `retention_minutes`."""
 
-    def __init__(self, client: redis.Redis, retention_minutes: int = RETENTION_MINUTES) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: KeySchema,
+        retention_minutes: int = RETENTION_MINUTES,
+    ) -> None:
         self.client, self.retention_minutes = client, retention_minutes
+        self.prefix = keys.history_prefix
 
     def write(self, at: float, rows: dict[str, tuple[float | None, ...]]) -> None:
         """Set each series' row for the minute of `at`, and trim what is too old."""
@@ -80,7 +88,7 @@ class History:
         start, oldest = minute * MINUTE, (minute - self.retention_minutes + 1) * MINUTE
         with translate(), self.client.pipeline(transaction=True) as pipe:
             for series, values in rows.items():
-                key = PREFIX + series
+                key = self.prefix + series
                 pipe.zremrangebyscore(key, start, start)
                 pipe.zadd(key, {_member(minute, values): start})
                 pipe.zremrangebyscore(key, "-inf", f"({oldest}")
@@ -101,7 +109,7 @@ class History:
     def rows(self, series: str, since: float, until: float = float("inf")) -> list[Row]:
         """The rows of `series` between `since` and `until`, oldest first."""
         with translate():
-            members = self.client.zrangebyscore(PREFIX + series, since, until)
+            members = self.client.zrangebyscore(self.prefix + series, since, until)
         return [_row(m) for m in members]
 
     def many(self, names: Iterable[str], since: float) -> dict[str, list[Row]]:
@@ -109,14 +117,16 @@ class History:
         names = list(names)
         with translate(), self.client.pipeline(transaction=False) as pipe:
             for name in names:
-                pipe.zrangebyscore(PREFIX + name, since, "+inf")
+                pipe.zrangebyscore(self.prefix + name, since, "+inf")
             replies = pipe.execute()
         return {name: [_row(m) for m in reply] for name, reply in zip(names, replies, strict=True)}
 
     def keys(self) -> list[str]:
         """Every history key in Redis."""
         with translate():
-            return sorted(k.decode() for k in self.client.scan_iter(match=PREFIX + "*", count=1000))
+            return sorted(
+                k.decode() for k in self.client.scan_iter(match=self.prefix + "*", count=1000)
+            )
 
     def memory_bytes(self) -> dict[str, int]:
         """MEMORY USAGE of each history key (bytes, including Redis' own overhead)."""
@@ -158,7 +168,7 @@ class HistoryRecorder:
         queue_prefix: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.history, self.client = History(client), client
+        self.history, self.client = History(client, keys_for_prefix(queue_prefix)), client
         self.queue_prefix, self.clock = queue_prefix, clock
 
     def __call__(self, signals: Signals, mode: str) -> None:

@@ -1,10 +1,10 @@
 """n8n answer times seen by every process, and their p95 over a recent window.
 
-Key layout: `sidecar:latency` is a sorted set shared by gateways and workers; score = unix
-time of the sample, member = "{seconds}:{pid}-{token}:{sequence}" (unique, so equal
-durations are all kept). Each flush adds this process's samples and trims the set to the
-window and to `cap` members, so it stays small whatever the traffic. The hot path only
-appends to a bounded in-process deque (no I/O). Without Redis the samples stay in-process.
+Key layout: KeySchema.latency (`sidecar:latency`) is a sorted set shared by gateways and
+workers; score = unix time of the sample, member = "{seconds}:{pid}-{token}:{sequence}"
+(unique, so equal durations are all kept). Each flush adds this process's samples and trims
+the set to the window and to `cap` members, so it stays small whatever the traffic. The hot
+path only appends to a bounded in-process deque (no I/O). Without Redis the samples stay in-process.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import KeySchema
 
-KEY = "sidecar:latency"
 DEFAULT_WINDOW_SECONDS = 300.0
 DEFAULT_CAP = 2000
 
@@ -58,7 +58,7 @@ class LatencyReservoir:
         with self._lock:
             self._pending.append(sample)
 
-    def flush(self, client: redis.Redis | None) -> None:
+    def flush(self, client: redis.Redis | None, keys: KeySchema) -> None:
         """Move unflushed samples to Redis (or the local window); BackendUnavailable on failure."""
         with self._lock:
             pending = list(self._pending)
@@ -67,13 +67,13 @@ class LatencyReservoir:
                 self._local.extend(pending)
                 return
         try:
-            self._write(client, pending)
+            self._write(client, keys.latency, pending)
         except Exception:
             with self._lock:
                 self._pending.extendleft(reversed(pending))
             raise
 
-    def p95(self, client: redis.Redis | None) -> float | None:
+    def p95(self, client: redis.Redis | None, keys: KeySchema) -> float | None:
         """The p95 answer time of the window; None when nothing was answered in it."""
         oldest = self.clock() - self.window_seconds
         with self._lock:
@@ -82,20 +82,20 @@ class LatencyReservoir:
                 values += [s for at, s in self._local if at > oldest]
         if client is not None:
             with translate():
-                members = client.zrangebyscore(KEY, f"({oldest}", "+inf")
+                members = client.zrangebyscore(keys.latency, f"({oldest}", "+inf")
             values += [float(member.split(b":", 1)[0]) for member in members]
         return percentile(values)
 
-    def _write(self, client: redis.Redis, samples: list[tuple[float, float]]) -> None:
+    def _write(self, client: redis.Redis, key: str, samples: list[tuple[float, float]]) -> None:
         """ZADD `samples`, then trim the set to the window and the cap."""
         oldest = self.clock() - self.window_seconds
         with translate():
             pipe = client.pipeline(transaction=False)
             if samples:
-                pipe.zadd(KEY, {self._member(seconds): at for at, seconds in samples})
-            pipe.zremrangebyscore(KEY, "-inf", oldest)
-            pipe.zremrangebyrank(KEY, 0, -(self.cap + 1))
-            pipe.expire(KEY, max(1, math.ceil(self.window_seconds * 2)))
+                pipe.zadd(key, {self._member(seconds): at for at, seconds in samples})
+            pipe.zremrangebyscore(key, "-inf", oldest)
+            pipe.zremrangebyrank(key, 0, -(self.cap + 1))
+            pipe.expire(key, max(1, math.ceil(self.window_seconds * 2)))
             pipe.execute()
 
     def _member(self, seconds: float) -> str:

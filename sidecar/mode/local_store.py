@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.keys import KeySchema
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.controller import MODES, QUEUE, SINGLE, ControllerState, Decision, Signals
 from sidecar.mode.store import (
@@ -123,9 +124,12 @@ AnyStore = ModeStore | LocalModeStore
 
 
 def open_store(
-    client: redis.Redis | None, cache_seconds: float = CACHE_SECONDS, configured: str = "auto"
+    client: redis.Redis | None,
+    keys: KeySchema,
+    cache_seconds: float = CACHE_SECONDS,
+    configured: str = "auto",
 ) -> AnyStore:
     """The shared store when Redis is configured, else the in-process one."""
     if client is None:
         return LocalModeStore()
-    return ModeStore(client, cache_seconds=cache_seconds, configured=configured)
+    return ModeStore(client, keys, cache_seconds=cache_seconds, configured=configured)

@@ -1,10 +1,10 @@
 """One evaluator at a time: a Redis lock with a TTL, renewed by its holder.
 
-Key layout: `sidecar:mode:evaluator` holds the holder's token (SET NX PX). The holder renews
-it on every monitor tick; a gateway that dies stops renewing, the key expires after
-`ttl_seconds` and the next gateway to tick takes over. Writes of a decision check the token
-inside their transaction (store.py), so a holder whose lock lapsed cannot overwrite the
-new evaluator's work.
+Key layout: KeySchema.mode_evaluator (`sidecar:mode:evaluator`) holds the holder's token
+(SET NX PX). The holder renews it on every monitor tick; a gateway that dies stops
+renewing, the key expires after `ttl_seconds` and the next gateway to tick takes over.
+Writes of a decision check the token inside their transaction (store.py), so a holder
+whose lock lapsed cannot overwrite the new evaluator's work.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import secrets
 import redis
 from redis.client import Pipeline
 
-from sidecar.queues.connection import translate
-
-LOCK_KEY = "sidecar:mode:evaluator"
+from sidecar.backend.connection import translate
 
 
 def as_text(value: bytes | str | None) -> str | None:
@@ -28,13 +26,14 @@ def as_text(value: bytes | str | None) -> str | None:
 
 class EvaluatorLock:
     """The evaluator lock. Parameters: `client`, `ttl_seconds` (how long a dead holder keeps
-    it), `key`, `token` (this holder's identity; a random one when None)."""
+    it), `key` (KeySchema.mode_evaluator), `token` (this
+    holder's identity; a random one when None)."""
 
     def __init__(
         self,
         client: redis.Redis,
         ttl_seconds: float,
-        key: str = LOCK_KEY,
+        key: str,
         token: str | None = None,
     ) -> None:
         self.client, self.key = client, key

@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.events import publish_event
 from sidecar.mode import metrics
@@ -109,18 +110,20 @@ class Periodic:
 class SignalFlusher(Periodic):
     """For worker processes: flushes the worker's latency (and rate) samples to Redis."""
 
-    def __init__(self, client: redis.Redis, interval: float, counters: SignalCounters) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: KeySchema, interval: float, counters: SignalCounters
+    ) -> None:
         super().__init__(interval, "signal-flusher")
-        self.client, self.counters = client, counters
+        self.client, self.keys, self.counters = client, keys, counters
 
     def tick(self) -> bool:
         """Flush once; False when Redis refused."""
-        return self.counters.flush(self.client)
+        return self.counters.flush(self.client, self.keys)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop, then flush what is left."""
         super().stop(timeout)
-        self.counters.flush(self.client)
+        self.counters.flush(self.client, self.keys)
 
 
 class Monitor(Periodic):
@@ -150,7 +153,7 @@ class Monitor(Periodic):
         super().__init__(settings.monitor_interval_seconds, "mode-monitor")
         self.settings, self.client, self.clock = settings, client, clock
         self.thresholds = Thresholds.from_settings(settings)
-        self.store = store or open_store(client)
+        self.store = store or open_store(client, keys_for(settings))
         self.alerter = alerter or Alerter.from_settings(settings, client)
         if sampler is None:
             counters = counters or SignalCounters.from_settings(settings)
@@ -158,7 +161,11 @@ class Monitor(Periodic):
         self.sampler = sampler
         self.sources = signal_sources(settings)
         ttl = lock_ttl_seconds or 3 * settings.monitor_interval_seconds
-        self.lock = lock or (LocalLock() if client is None else EvaluatorLock(client, ttl))
+        self.lock = lock or (
+            LocalLock()
+            if client is None
+            else EvaluatorLock(client, ttl, keys_for(settings).mode_evaluator)
+        )
         self.n8n_health, self.live_workers = n8n_health, live_workers
         self.history = history
         self._last_mode: str | None = None
@@ -195,7 +202,7 @@ class Monitor(Periodic):
 
     def tick(self) -> Tick:
         """One monitor round (see the module docstring); never raises BackendUnavailable."""
-        flush_local(self.client, self.sampler.rate, self.sampler.latency)
+        flush_local(self.client, keys_for(self.settings), self.sampler.rate, self.sampler.latency)
         try:
             return self._tick()
         except BackendUnavailable as exc:
@@ -255,7 +262,7 @@ class Monitor(Periodic):
         data = {"from": before, "to": after, "reason": reason, "by": by, "at": iso(self.clock())}
         if self.client is not None:
             try:
-                publish_event(self.client, "mode_changed", data)
+                publish_event(self.client, keys_for(self.settings), "mode_changed", data)
             except BackendUnavailable as exc:
                 log.warning("mode change not added to the event stream: %s", exc)
         if alert:

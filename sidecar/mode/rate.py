@@ -1,7 +1,8 @@
 """Webhooks per hour across every gateway: 60 buckets per window in Redis.
 
 The window is SIDECAR_RATE_WINDOW_SECONDS (an hour by default; tests shrink it), cut into 60
-buckets of window/60 seconds. Key layout: `sidecar:rate:{bucket seconds}:{bucket number}`
+buckets of window/60 seconds. Key layout: KeySchema.rate_bucket,
+`sidecar:rate:{bucket seconds}:{bucket number}`
 holds how many webhooks all gateways received in that bucket; each expires after two
 windows. The hot path only bumps an in-process dict under a lock (O(1), no I/O); `flush()`
 moves those counts into Redis with INCRBY + EXPIRE, and `per_hour()` is the sum of the last
@@ -18,9 +19,9 @@ from collections.abc import Callable
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import KeySchema
 
-KEY_PREFIX = "sidecar:rate:"
 BUCKETS = 60
 HOUR = 3600.0
 
@@ -43,9 +44,9 @@ class RateCounter:
         self.bucket_seconds = window_seconds / BUCKETS
         self.bucket_ttl = max(1, round(2 * window_seconds))
 
-    def bucket_key(self, bucket: int) -> str:
+    def bucket_key(self, keys: KeySchema, bucket: int) -> str:
         """The Redis key of one bucket."""
-        return f"{KEY_PREFIX}{self.bucket_seconds:g}:{bucket}"
+        return keys.rate_bucket(self.bucket_seconds, bucket)
 
     def record(self, count: int = 1) -> None:
         """Count `count` webhooks received now (the request hot path: no I/O)."""
@@ -53,7 +54,7 @@ class RateCounter:
         with self._lock:
             self._pending[minute] = self._pending.get(minute, 0) + count
 
-    def flush(self, client: redis.Redis | None) -> None:
+    def flush(self, client: redis.Redis | None, keys: KeySchema) -> None:
         """Move unflushed counts to Redis (or the local window); BackendUnavailable on failure.
 
         Counts that could not be written are kept for the next flush."""
@@ -66,25 +67,25 @@ class RateCounter:
             with translate():
                 pipe = client.pipeline(transaction=False)
                 for minute, count in pending.items():
-                    pipe.incrby(self.bucket_key(minute), count)
-                    pipe.expire(self.bucket_key(minute), self.bucket_ttl)
+                    pipe.incrby(self.bucket_key(keys, minute), count)
+                    pipe.expire(self.bucket_key(keys, minute), self.bucket_ttl)
                 pipe.execute()
         except Exception:
             self._merge(self._pending, pending)
             raise
 
-    def per_hour(self, client: redis.Redis | None) -> float:
+    def per_hour(self, client: redis.Redis | None, keys: KeySchema) -> float:
         """Webhooks per hour over the window, by every gateway (this one alone without Redis)."""
-        return self._count(client) * HOUR / (self.bucket_seconds * BUCKETS)
+        return self._count(client, keys) * HOUR / (self.bucket_seconds * BUCKETS)
 
-    def _count(self, client: redis.Redis | None) -> int:
+    def _count(self, client: redis.Redis | None, keys: KeySchema) -> int:
         minutes = self._window()
         with self._lock:
             unflushed = sum(self._pending.get(m, 0) for m in minutes)
             if client is None:
                 return unflushed + sum(self._local.get(m, 0) for m in minutes)
         with translate():
-            values = client.mget([self.bucket_key(m) for m in minutes])
+            values = client.mget([self.bucket_key(keys, m) for m in minutes])
         return unflushed + sum(int(v) for v in values if v is not None)
 
     def _window(self) -> list[int]:

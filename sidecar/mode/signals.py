@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.mode.controller import Signals
 from sidecar.mode.latency import LatencyReservoir, percentile
 from sidecar.mode.memory import CGROUP_ROOT, host_memory_percent
@@ -99,11 +100,11 @@ class SignalSampler:
 
     def webhooks_per_hour(self) -> float:
         """Webhooks received in the last hour across gateways."""
-        return self.rate.per_hour(self.client)
+        return self.rate.per_hour(self.client, keys_for(self.settings))
 
     def exec_p95_seconds(self) -> float | None:
         """The larger of the p95 answer time and (with an API key) n8n's p95 execution time."""
-        answers = self.latency.p95(self.client)
+        answers = self.latency.p95(self.client, keys_for(self.settings))
         if not self.n8n.api_key:
             return answers
         executions = self._executions()

@@ -1,6 +1,6 @@
 """The shared mode: what every gateway follows, kept in Redis.
 
-Key layout:
+Key layout (KeySchema.mode*, shown for the default prefix; backend/keys.py):
 
     sidecar:mode             hash   mode, reason, since (unix s), pinned (0|1), pinned_by
     sidecar:mode:controller  string ControllerState JSON (the evaluator continues it)
@@ -40,17 +40,14 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import KeySchema
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.controller import MODES, SINGLE, ControllerState, Decision, Signals
-from sidecar.mode.lock import LOCK_KEY, as_text
-from sidecar.queues.connection import translate
+from sidecar.mode.lock import as_text
 
 log = logging.getLogger("sidecar.mode.store")
 
-MODE_KEY = "sidecar:mode"
-CONTROLLER_KEY = "sidecar:mode:controller"
-SIGNALS_KEY = "sidecar:mode:signals"
-HISTORY_KEY = "sidecar:mode:history"
 HISTORY_SIZE = 50
 CACHE_SECONDS = 0.5
 
@@ -134,12 +131,13 @@ class ModeStore:
     def __init__(
         self,
         client: redis.Redis,
+        keys: KeySchema,
         cache_seconds: float = CACHE_SECONDS,
         history_size: int = HISTORY_SIZE,
         clock: Callable[[], float] = time.time,
         configured: str = "auto",
     ) -> None:
-        self.client, self.cache_seconds = client, cache_seconds
+        self.client, self.cache_seconds, self.keys = client, cache_seconds, keys
         self.empty_view = configured_view(configured)
         self.history_size, self.clock = history_size, clock
         self._cached: tuple[float, ModeView] | None = None
@@ -167,7 +165,7 @@ class ModeStore:
     def read(self) -> ModeView:
         """The effective mode, straight from Redis; BackendUnavailable when unreachable."""
         with translate():
-            return parse_view(self.client.hgetall(MODE_KEY), self.empty_view)
+            return parse_view(self.client.hgetall(self.keys.mode), self.empty_view)
 
     def pin(self, mode: str, by: str = "operator", reason: str | None = None) -> ModeView:
         """Pin `mode` ('single' or 'queue') for every gateway until unpin()."""
@@ -177,7 +175,7 @@ class ModeStore:
 
         def pin_it(pipe: Pipeline) -> ModeView:
             """Inside WATCH: write the pinned view and its history entry."""
-            before, now = parse_view(pipe.hgetall(MODE_KEY), self.empty_view), self.clock()
+            before, now = parse_view(pipe.hgetall(self.keys.mode), self.empty_view), self.clock()
             stored = before.source not in ("default", "config")
             since = before.since if before.mode == mode and stored else now
             after = ModeView(mode, why, since, pinned=True, pinned_by=by)
@@ -186,14 +184,14 @@ class ModeStore:
             self._push_history(pipe, history_entry(now, before.mode, mode, why, True, by))
             return after
 
-        return self._transaction(pin_it, MODE_KEY)
+        return self._transaction(pin_it, self.keys.mode)
 
     def unpin(self, by: str = "operator") -> ModeView:
         """Let the controller decide again, starting from the current mode."""
 
         def unpin_it(pipe: Pipeline) -> ModeView:
             """Inside WATCH: lift the pin and restart the controller from the current mode."""
-            before, now = parse_view(pipe.hgetall(MODE_KEY), self.empty_view), self.clock()
+            before, now = parse_view(pipe.hgetall(self.keys.mode), self.empty_view), self.clock()
             if not before.pinned:
                 return before
             why = f"unpinned by {by}: automatic switching continues from {before.mode}"
@@ -201,11 +199,11 @@ class ModeStore:
             state = ControllerState(mode=before.mode, reason=why, since=before.since)
             pipe.multi()
             self._write_view(pipe, after)
-            pipe.set(CONTROLLER_KEY, json.dumps(state.to_dict()))
+            pipe.set(self.keys.mode_controller, json.dumps(state.to_dict()))
             self._push_history(pipe, history_entry(now, before.mode, before.mode, why, False, by))
             return after
 
-        return self._transaction(unpin_it, MODE_KEY)
+        return self._transaction(unpin_it, self.keys.mode)
 
     def apply_configured(self, configured: str) -> ModeView:
         """Apply SIDECAR_MODE at start: pin single/queue; 'auto' lifts a pin set by config."""
@@ -222,13 +220,13 @@ class ModeStore:
     def controller_state(self) -> ControllerState | None:
         """The controller state the last evaluator saved; None when there is none."""
         with translate():
-            raw = self.client.get(CONTROLLER_KEY)
+            raw = self.client.get(self.keys.mode_controller)
         if raw is None:
             return None
         try:
             return ControllerState.from_dict(json.loads(raw))
         except (ValueError, TypeError, AttributeError):
-            log.warning("ignoring an unreadable controller state in %s", CONTROLLER_KEY)
+            log.warning("ignoring an unreadable controller state in %s", self.keys.mode_controller)
             return None
 
     def record(self, decision: Decision, state: ControllerState, token: str | None) -> bool:
@@ -239,13 +237,13 @@ class ModeStore:
 
         def record_it(pipe: Pipeline) -> bool:
             """Inside WATCH: write only while holding the lock and not pinned."""
-            if token is not None and as_text(pipe.get(LOCK_KEY)) != token:
+            if token is not None and as_text(pipe.get(self.keys.mode_evaluator)) != token:
                 return False
-            before = parse_view(pipe.hgetall(MODE_KEY), self.empty_view)
+            before = parse_view(pipe.hgetall(self.keys.mode), self.empty_view)
             if before.pinned:
                 return False
             pipe.multi()
-            pipe.set(CONTROLLER_KEY, json.dumps(state.to_dict()))
+            pipe.set(self.keys.mode_controller, json.dumps(state.to_dict()))
             if decision.changed or before.source == "default" or before.mode != decision.mode:
                 self._write_view(pipe, ModeView(decision.mode, decision.reason, state.since))
             if decision.changed:
@@ -253,25 +251,25 @@ class ModeStore:
                 self._push_history(pipe, entry)
             return True
 
-        return self._transaction(record_it, LOCK_KEY, MODE_KEY)
+        return self._transaction(record_it, self.keys.mode_evaluator, self.keys.mode)
 
     def save_signals(self, signals: Signals, errors: dict[str, str] | None = None) -> None:
         """Keep the evaluator's last sample, for /v1/mode and `status` on any gateway."""
         data = {"at": self.clock(), "values": signals.to_dict(), "errors": errors or {}}
         with translate():
-            self.client.set(SIGNALS_KEY, json.dumps(data))
+            self.client.set(self.keys.mode_signals, json.dumps(data))
 
     def last_signals(self) -> dict[str, Any] | None:
         """The last sample saved: {"at", "values", "errors"}; None before the first one."""
         with translate():
-            raw = self.client.get(SIGNALS_KEY)
+            raw = self.client.get(self.keys.mode_signals)
         return json.loads(raw) if raw else None
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Switches, pins and unpins, newest first."""
         end = (limit or self.history_size) - 1
         with translate():
-            return [json.loads(raw) for raw in self.client.lrange(HISTORY_KEY, 0, end)]
+            return [json.loads(raw) for raw in self.client.lrange(self.keys.mode_history, 0, end)]
 
     def _read_or_fallback(self) -> ModeView:
         """read(), or FALLBACK_VIEW (logged when it starts and stops) when Redis fails."""
@@ -291,12 +289,12 @@ class ModeStore:
         """Queue the HSET of `view` on `pipe`."""
         fields = {"mode": view.mode, "reason": view.reason, "since": repr(view.since)}
         pins = {"pinned": "1" if view.pinned else "0", "pinned_by": view.pinned_by or ""}
-        pipe.hset(MODE_KEY, mapping={**fields, **pins})
+        pipe.hset(self.keys.mode, mapping={**fields, **pins})
 
     def _push_history(self, pipe: Pipeline, entry: str) -> None:
         """Queue a history entry and the trim that caps the list."""
-        pipe.lpush(HISTORY_KEY, entry)
-        pipe.ltrim(HISTORY_KEY, 0, self.history_size - 1)
+        pipe.lpush(self.keys.mode_history, entry)
+        pipe.ltrim(self.keys.mode_history, 0, self.history_size - 1)
 
     def _transaction(self, func: Callable[[Pipeline], Any], *keys: str) -> Any:
         """Run `func` in a WATCH/MULTI transaction on `keys`; invalidate the cache after."""

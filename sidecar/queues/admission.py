@@ -1,7 +1,7 @@
-"""Admission: the one round trip that lets a job in. sidecar/lua/ingest.lua claims the dedup
-identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py), checks
-the queue has room (sidecar/queues/backpressure.py) and stores the RQ job under a fresh id,
-atomically. Only the intake (sidecar/queues/intake.py) calls it.
+"""Admission: the one round trip that lets a job in. sidecar/backend/lua/ingest.lua claims
+the dedup identity, checks and counts the user's moving window (sidecar/guards/ratelimit.py),
+checks the queue has room (sidecar/queues/backpressure.py) and stores the RQ job under a
+fresh id, atomically. Only the intake (sidecar/queues/intake.py) calls it.
 
 A refused job leaves nothing behind: no claim (so the sender's retry is not a duplicate),
 no count, no job. An accepted one always has its own job hash: a claim only maps the
@@ -16,16 +16,15 @@ from dataclasses import dataclass
 
 import redis
 from redis.commands.core import Script
-from rq import Queue
 
+from sidecar.backend import rq_layout
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for_queue
 from sidecar.errors import Duplicate, RateLimited
-from sidecar.guards.ratelimit import NO_WINDOW, UserWindow
-from sidecar.queues.backpressure import FULL_KEY, QueueFull
-from sidecar.queues.connection import translate
+from sidecar.guards.ratelimit import UserWindow
+from sidecar.queues.backpressure import QueueFull
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
 from sidecar.queues.wake import wake_key
-
-NO_CLAIM = "sidecar:dedup:none"  # named to the script when there is no identity; never used
 
 
 @dataclass(frozen=True)
@@ -61,15 +60,16 @@ def admit(script: Script, client: redis.Redis, admission: Admission) -> None:
 
 def script_keys(admission: Admission) -> list[str]:
     """KEYS of ingest.lua, in its order."""
-    window = admission.window.key if admission.window else NO_WINDOW
+    keys = keys_for_queue(admission.queue)
+    window = admission.window.key if admission.window else keys.no_window
     return [
-        admission.claim or NO_CLAIM,
+        admission.claim or keys.no_claim,
         window,
         JOB_PREFIX + admission.job_id,
-        Queue.redis_queues_keys,
+        rq_layout.QUEUES_KEY,
         queue_key(admission.queue),
         wake_key(admission.queue),
-        FULL_KEY,
+        keys.backlog_full,
     ]
 
 

@@ -3,7 +3,8 @@
 A queue is full when SIDECAR_MAX_WAITING jobs wait on it, or when Redis' memory is over
 SIDECAR_MAX_REDIS_MEMORY_PERCENT of its maxmemory. ingest.lua checks the first (and the
 memory flag computed here) in the same script that stores the job, so nothing is accepted
-that cannot be stored, and counts each refusal in FULL_KEY (sidecar_backlog_full_total).
+that cannot be stored, and counts each refusal in KeySchema.backlog_full
+(sidecar_backlog_full_total).
 
 Retry-After is the waiting jobs divided by the measured drain rate: dequeue.lua counts the
 jobs workers take per DRAIN_BUCKET_SECONDS; the rate is the count over the last
@@ -19,9 +20,9 @@ from collections.abc import Callable
 
 import redis
 
+from sidecar.backend.keys import KeySchema, keys_for_queue
 from sidecar.queues.jobs import queue_key
 
-FULL_KEY = "sidecar:backlog_full"  # hash: queue -> webhooks refused because it was full
 DRAIN_BUCKET_SECONDS = 1
 DRAIN_WINDOW_SECONDS = 30
 DRAIN_TTL_SECONDS = 120
@@ -41,7 +42,7 @@ class QueueFull(Exception):
 
 def drain_key(queue: str, now: float) -> str:
     """The counter of jobs taken from `queue` in the bucket holding unix time `now`."""
-    return f"sidecar:drained:{queue}:{int(now // DRAIN_BUCKET_SECONDS)}"
+    return keys_for_queue(queue).drained(queue, int(now // DRAIN_BUCKET_SECONDS))
 
 
 def drain_rate(client: redis.Redis, queue: str, now: float | None = None) -> float:
@@ -49,7 +50,7 @@ def drain_rate(client: redis.Redis, queue: str, now: float | None = None) -> flo
     now = time.time() if now is None else now
     current = int(now // DRAIN_BUCKET_SECONDS)
     buckets = range(current - DRAIN_WINDOW_SECONDS // DRAIN_BUCKET_SECONDS, current + 1)
-    keys = [f"sidecar:drained:{queue}:{b}" for b in buckets]
+    keys = [keys_for_queue(queue).drained(queue, b) for b in buckets]
     counts = [int(v or 0) for v in client.mget(keys)]
     first = next((i for i, count in enumerate(counts) if count), None)
     if first is None:
@@ -66,10 +67,10 @@ def retry_after(waiting: int, rate: float) -> int:
     return max(MIN_RETRY_AFTER, min(MAX_RETRY_AFTER, round(waiting / rate)))
 
 
-def refused_counts(client: redis.Redis) -> dict[str, int]:
+def refused_counts(client: redis.Redis, keys: KeySchema) -> dict[str, int]:
     """Webhooks refused because their queue was full, per queue (ingest.lua counts them
     under the queue's list key)."""
-    counts = client.hgetall(FULL_KEY).items()
+    counts = client.hgetall(keys.backlog_full).items()
     return {k.decode().removeprefix(QUEUE_KEY_PREFIX): int(v) for k, v in counts}
 
 

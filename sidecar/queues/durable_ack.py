@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.errors import ServiceUnavailable
 from sidecar.queues.durability import Durability, DurabilityProbe
 from sidecar.settings import Settings
@@ -111,7 +112,7 @@ class DurableAck:
         self.client = client
         self.replicas = settings.durable_ack_replicas
         self.timeout_ms = max(1, round(settings.durable_ack_timeout_seconds * 1000))
-        self.marker = f"{settings.queue_prefix}:durable-ack"
+        self.marker = keys_for(settings).durable_ack
         self.probe = DurabilityProbe(client, PROBE_SECONDS)
         self.batcher = AckBatcher(self._check, settings.durable_ack_timeout_seconds)
 

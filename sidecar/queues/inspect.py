@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.errors import NotFound
-from sidecar.queues.connection import translate
 from sidecar.queues.jobs import JOB_PREFIX
 
 FIELDS = (

@@ -29,6 +29,8 @@ import redis
 from redis.client import Pipeline
 from rq.job import JobStatus
 
+from sidecar.backend.connection import ping
+from sidecar.backend.scripts import Scripts
 from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import Duplicate, RateLimited
@@ -37,14 +39,12 @@ from sidecar.guards.keys import extract
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues.admission import Admission, admit
 from sidecar.queues.backpressure import MemoryWatch, QueueFull
-from sidecar.queues.connection import ping
 from sidecar.queues.durable_ack import DurableAck
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import JOB_PREFIX, build_job, new_job_id, persist, registry_key
 from sidecar.queues.names import queue_name
 from sidecar.queues.queued import Queued
 from sidecar.queues.refusals import Refusals
-from sidecar.queues.scripts import Scripts
 from sidecar.routes import RateLimit, Route, Routes
 from sidecar.settings import Settings
 from sidecar.typed.follow_ups import FollowUp

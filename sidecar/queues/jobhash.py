@@ -54,7 +54,8 @@ def rq_sample(settings: Settings, func: str) -> dict:
     unused = redis.Redis()  # RQ wants a connection; building a job does not use it
     job = build_job(unused, settings, SAMPLE, {}, func=func, description=SAMPLE, job_id=SAMPLE)
     job.origin, job.enqueued_at = SAMPLE, datetime.now(UTC)
-    job._status = JobStatus.QUEUED  # what persist's set_status writes
+    with unused.pipeline() as discarded:  # buffers the HSET, never sent: no server needed
+        job.set_status(JobStatus.QUEUED, pipeline=discarded)  # as persist does
     mapping = job.to_dict()
     return {"status": mapping.pop("status"), **mapping}
 

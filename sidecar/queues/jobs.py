@@ -3,7 +3,8 @@
 A captured webhook is stored as the single argument of `sidecar.worker.delivery.deliver`.
 RQ's keys are used as RQ lays them out; the sidecar adds a few fields to the job hash
 (`sidecar_attempt`, `sidecar_stalled`, `sidecar_exec`, `sidecar_error`) and its own keys
-under `sidecar:` (locks, delivered markers, limiter windows).
+under the sidecar's namespace (locks, delivered markers, limiter windows: backend/keys.py).
+RQ's own keys come from RQ (backend/rq_layout.py).
 """
 
 from __future__ import annotations
@@ -21,28 +22,21 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from sidecar.queues.connection import translate
+from sidecar.backend import rq_layout
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for_queue
 from sidecar.queues.wake import leave_token
 from sidecar.settings import Settings
 
 DELIVER_FUNC = "sidecar.worker.delivery.deliver"
-JOB_PREFIX = "rq:job:"
-DELIVERED_PREFIX = "sidecar:delivered:"
-
-
-def queue_key(queue: str) -> str:
-    """RQ's list of waiting job ids."""
-    return f"rq:queue:{queue}"
-
-
-def registry_key(kind: str, queue: str) -> str:
-    """RQ's registry of `kind` (wip, finished, failed, scheduled) for `queue`."""
-    return f"rq:{kind}:{queue}"
+JOB_PREFIX = rq_layout.JOB_PREFIX
+queue_key = rq_layout.queue_key
+registry_key = rq_layout.registry_key
 
 
 def locks_key(queue: str) -> str:
     """The sidecar's zset of lock deadlines of jobs in flight."""
-    return f"sidecar:locks:{queue}"
+    return keys_for_queue(queue).locks(queue)
 
 
 def rq_now() -> str:
@@ -88,7 +82,7 @@ def persist(pipe: Pipeline, queue: str, job: Job) -> None:
     job.enqueued_at = datetime.now(UTC)
     job.set_status(JobStatus.QUEUED, pipeline=pipe)
     job.save(pipeline=pipe)
-    pipe.sadd(Queue.redis_queues_keys, queue_key(queue))
+    pipe.sadd(rq_layout.QUEUES_KEY, queue_key(queue))
     pipe.rpush(queue_key(queue), job.id)
     leave_token(pipe, queue)
 

@@ -12,6 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from rq.utils import utcparse
 
+from sidecar.backend.keys import KeySchema
 from sidecar.queues.deadletters.counts import dropped_counts
 from sidecar.queues.deadletters.entries import UNREGISTERED
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
@@ -20,10 +21,10 @@ from sidecar.queues.stats import queue_metrics
 
 
 class QueueCollector(Collector):
-    """Collects the queue gauges for `queues` from `client`."""
+    """Collects the queue gauges for `queues` from `client` (the sidecar's keys: `keys`)."""
 
-    def __init__(self, client: redis.Redis, queues: list[str]) -> None:
-        self.client, self.queues = client, queues
+    def __init__(self, client: redis.Redis, keys: KeySchema, queues: list[str]) -> None:
+        self.client, self.keys, self.queues = client, keys, queues
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """One family per measure, labelled by queue."""
@@ -46,7 +47,7 @@ class QueueCollector(Collector):
         dropped = CounterMetricFamily(
             "sidecar_dlq_dropped", "Dead letters not kept, per reason", labels=["reason"]
         )
-        for reason, count in {UNREGISTERED: 0, **dropped_counts(self.client)}.items():
+        for reason, count in {UNREGISTERED: 0, **dropped_counts(self.client, self.keys)}.items():
             dropped.add_metric([reason], float(count))
         yield dropped
 

@@ -6,16 +6,16 @@ import time
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for_queue
 from sidecar.queues.jobs import locks_key, queue_key, registry_key
 
-PAUSED_PREFIX = "sidecar:paused:"
 COUNT_NAMES = ("waiting", "active", "completed", "failed", "delayed", "paused")
 
 
 def paused_key(queue: str) -> str:
     """Flag set while `queue` is paused: workers take nothing from it."""
-    return PAUSED_PREFIX + queue
+    return keys_for_queue(queue).paused(queue)
 
 
 def queue_counts(client: redis.Redis, queues: list[str]) -> dict[str, dict[str, int | bool]]:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for
 from sidecar.errors import BacklogFull
 from sidecar.events import add_event
 from sidecar.mode.alerts import BACKLOG_FULL, Alert, Alerter
 from sidecar.queues.backpressure import drain_rate, retry_after
-from sidecar.queues.connection import translate
 from sidecar.settings import Settings
 
 
@@ -42,7 +43,10 @@ class Refusals:
         try:
             with translate():
                 add_event(
-                    self.client, kind, {"queue": queue, "jobId": job_id, "path": path, **extra}
+                    self.client,
+                    keys_for(self.settings),
+                    kind,
+                    {"queue": queue, "jobId": job_id, "path": path, **extra},
                 )
         except Exception:  # an event is best effort; the answer to the sender is what counts
             return

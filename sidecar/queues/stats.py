@@ -13,18 +13,19 @@ import time
 
 import redis
 
-from sidecar.queues.connection import translate
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for_queue
 
 SAMPLE_SIZE = 1000
 BUCKET_TTL_SECONDS = 3600
 
 
 def _bucket(queue: str, minute: int) -> str:
-    return f"sidecar:stats:{queue}:{minute}"
+    return keys_for_queue(queue).stats(queue, minute)
 
 
 def _samples(queue: str) -> str:
-    return f"sidecar:durations:{queue}"
+    return keys_for_queue(queue).durations(queue)
 
 
 def keys(queue: str, minute: int) -> tuple[str, str]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from redis.client import Pipeline
 
-WAKE_PREFIX = "sidecar:wake:"
+from sidecar.backend.keys import keys_for_queue
 
 
 def wake_key(queue: str) -> str:
     """The token list of `queue`."""
-    return WAKE_PREFIX + queue
+    return keys_for_queue(queue).wake(queue)
 
 
 def leave_token(pipe: Pipeline, queue: str) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 
 import redis
 
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for
 from sidecar.errors import BackendUnavailable
-from sidecar.events import STREAM_KEY
 from sidecar.http.state import SidecarState
 from sidecar.mode.controller import SIGNAL_NAMES, ControllerState, Thresholds
 from sidecar.mode.history import (
@@ -29,7 +30,6 @@ from sidecar.mode.history import (
 )
 from sidecar.mode.report import mode_report
 from sidecar.queues import deadletters
-from sidecar.queues.connection import translate
 from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.status.svg import Band, Chart, Line, render_chart, render_timeline, segments
@@ -89,7 +89,7 @@ def _n8n_protection(
     page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
 ) -> None:
     """The workers' n8n circuit breaker and their pace, as `status` shows them."""
-    view = delivery_status(client)
+    view = delivery_status(client, keys_for(state.settings))
     page.n8n_protection = {
         "circuit": {key: view[key] for key in ("circuit", "outageSeconds", "reason")},
         "pace": {"in flight at most": view["pace"], "refused (queue full)": view["backlogFull"]},
@@ -100,7 +100,8 @@ def _history(
     page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
 ) -> None:
     """Mode timelines (24 h and 7 d) and one chart per signal over the chosen window."""
-    rows = History(client).rows(SIGNALS_SERIES, page.now - WINDOWS["7d"])
+    history = History(client, keys_for(state.settings))
+    rows = history.rows(SIGNALS_SERIES, page.now - WINDOWS["7d"])
     modes = column(rows, SIGNAL_FIELDS, "mode")
     for name in TIMELINES:
         start = page.now - WINDOWS[name]
@@ -176,7 +177,8 @@ def _queues(
     names = all_queues(state.settings.queue_prefix)
     counts = queue_counts(client, names)
     start = page.now - WINDOWS[page.window]
-    series = History(client).many([queue_series(q) for q in names], start)
+    history = History(client, keys_for(state.settings))
+    series = history.many([queue_series(q) for q in names], start)
     for queue in names:
         rows = series[queue_series(queue)]
         entry: dict[str, Any] = {"name": queue, **counts[queue], "charts": []}
@@ -231,7 +233,7 @@ def _dead_letters(
 def _workers(
     page: StatusPage, state: SidecarState, client: redis.Redis, thresholds: Thresholds
 ) -> None:
-    page.workers = live_worker_count(client)
+    page.workers = live_worker_count(client, keys_for(state.settings))
 
 
 def _alerts(
@@ -239,7 +241,7 @@ def _alerts(
 ) -> None:
     """The newest alerts from the event stream."""
     with translate():
-        rows = client.xrevrange(STREAM_KEY, count=500)
+        rows = client.xrevrange(keys_for(state.settings).events, count=500)
     for _, fields in rows:
         if fields.get(b"type") == b"alert":
             page.alerts.append(json.loads(fields.get(b"data", b"{}")))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import redis
 
+from sidecar.backend.keys import KeySchema
 from sidecar.mode.controller import SIGNAL_NAMES
 from sidecar.mode.history import MINUTE, SIGNAL_FIELDS, SIGNALS_SERIES, History, column
 
@@ -39,9 +40,11 @@ def per_minute(points: list[tuple[float, float]], now: float, minutes: int) -> l
     return slots
 
 
-def signal_minutes(client: redis.Redis, now: float, minutes: int = 60) -> dict[str, list]:
+def signal_minutes(
+    client: redis.Redis, keys: KeySchema, now: float, minutes: int = 60
+) -> dict[str, list]:
     """Each signal's last `minutes` minutes from the history (None where nothing recorded)."""
-    rows = History(client).rows(SIGNALS_SERIES, now - minutes * MINUTE)
+    rows = History(client, keys).rows(SIGNALS_SERIES, now - minutes * MINUTE)
     return {
         name: per_minute(column(rows, SIGNAL_FIELDS, name), now, minutes) for name in SIGNAL_NAMES
     }

@@ -1,13 +1,14 @@
 """The n8n circuit, shared by every worker and gateway through Redis.
 
 Closed: deliveries go out. A delivery that cannot reach n8n (connection refused, connect
-timeout, cut before the request was written; or reset after it) opens it: CIRCUIT_KEY holds
-when and why. While open, workers take no job (held jobs keep their attempts: see
-record.lua's `hold`) and one probe at a time — whoever wins PROBE_KEY, which expires after
-the current backoff (doubling, capped) — asks n8n's readiness check. When n8n is ready the
-prober closes the circuit and stamps RECOVERED_KEY; workers then restart their pace at its
-floor (pace.py), a ramp. Past SIDECAR_MAX_OUTAGE_SECONDS the circuit is `expired`: workers
-take held jobs again and dead-letter them with OUTAGE_ERROR.
+timeout, cut before the request was written; or reset after it) opens it:
+KeySchema.n8n_circuit holds when and why. While open, workers take no job (held jobs keep
+their attempts: see record.lua's `hold`) and one probe at a time — whoever wins
+KeySchema.n8n_probe, which expires after the current backoff (doubling, capped) — asks
+n8n's readiness check. When n8n is ready the prober closes the circuit and stamps
+KeySchema.n8n_recovered; workers then restart their pace at its floor (pace.py), a ramp.
+Past SIDECAR_MAX_OUTAGE_SECONDS the circuit is `expired`: workers take held jobs again and
+dead-letter them with OUTAGE_ERROR.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from dataclasses import dataclass
 
 import redis
 
-CIRCUIT_KEY = "sidecar:n8n:circuit"  # hash: openedAt, reason, probes; absent while closed
-PROBE_KEY = "sidecar:n8n:probe"  # held by the worker probing; expires after the backoff
-RECOVERED_KEY = "sidecar:n8n:recovered"  # unix time of the last close (the ramp's start)
+from sidecar.backend.keys import KeySchema
+
 PROBE_FIRST_SECONDS = 0.5
 PROBE_MAX_SECONDS = 5.0
 OUTAGE_ERROR = "n8n unreachable for longer than SIDECAR_MAX_OUTAGE_SECONDS"
@@ -47,14 +47,19 @@ def probe_backoff(probes: int) -> float:
 
 
 class Circuit:
-    """The shared circuit. Parameters: `client` (Redis), `clock` (unix seconds)."""
+    """The shared circuit. Parameters: `client` (Redis), `keys` (the key schema), `clock`
+    (unix seconds)."""
 
-    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: KeySchema, clock: Callable[[], float] = time.time
+    ) -> None:
         self.client, self.clock = client, clock
+        self.key, self.probe_key = keys.n8n_circuit, keys.n8n_probe
+        self.recovered_key = keys.n8n_recovered
 
     def state(self) -> CircuitState:
         """The circuit as Redis has it (one round trip)."""
-        fields = self.client.hgetall(CIRCUIT_KEY)
+        fields = self.client.hgetall(self.key)
         if not fields:
             return CircuitState(open=False)
         return CircuitState(
@@ -68,9 +73,9 @@ class Circuit:
         """Open the circuit (if closed) because of `reason`; True if this call opened it."""
         first_probe_ms = int(probe_backoff(0) * 1000)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(CIRCUIT_KEY, "openedAt", repr(self.clock()))
-            pipe.hsetnx(CIRCUIT_KEY, "reason", reason[:300])
-            pipe.set(PROBE_KEY, "1", nx=True, px=first_probe_ms)  # no probe at once
+            pipe.hsetnx(self.key, "openedAt", repr(self.clock()))
+            pipe.hsetnx(self.key, "reason", reason[:300])
+            pipe.set(self.probe_key, "1", nx=True, px=first_probe_ms)  # no probe at once
             opened, _, _ = pipe.execute()
         return bool(opened)
 
@@ -78,9 +83,9 @@ class Circuit:
         """Close the circuit; the outage's length in seconds if this call closed it."""
         now = self.clock()
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hget(CIRCUIT_KEY, "openedAt")
-            pipe.delete(CIRCUIT_KEY, PROBE_KEY)
-            pipe.set(RECOVERED_KEY, repr(now))
+            pipe.hget(self.key, "openedAt")
+            pipe.delete(self.key, self.probe_key)
+            pipe.set(self.recovered_key, repr(now))
             opened_at, deleted, _ = pipe.execute()
         if not deleted or opened_at is None:
             return None
@@ -89,30 +94,32 @@ class Circuit:
     def claim_probe(self, probes: int) -> bool:
         """Whether this caller may probe now: one prober per backoff period, across workers."""
         backoff_ms = int(probe_backoff(probes) * 1000)
-        return bool(self.client.set(PROBE_KEY, "1", nx=True, px=backoff_ms))
+        return bool(self.client.set(self.probe_key, "1", nx=True, px=backoff_ms))
 
     def probe_failed(self) -> None:
         """Count a failed probe (the next backoff doubles)."""
-        if self.client.exists(CIRCUIT_KEY):
-            self.client.hincrby(CIRCUIT_KEY, "probes", 1)
+        if self.client.exists(self.key):
+            self.client.hincrby(self.key, "probes", 1)
 
     def recovered_at(self) -> float:
         """Unix time of the last close (0: never)."""
-        value = self.client.get(RECOVERED_KEY)
+        value = self.client.get(self.recovered_key)
         return float(value) if value else 0.0
 
 
 class CircuitView:
     """The gateway's read of the circuit: `is_open()`, re-read at most every `ttl` seconds;
-    closed when Redis cannot say. Parameters: `client`, `ttl`, `clock` (monotonic)."""
+    closed when Redis cannot say. Parameters: `client`, `keys`, `ttl`, `clock` (monotonic)."""
 
     def __init__(
         self,
         client: redis.Redis | None,
+        keys: KeySchema,
         ttl: float = VIEW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client, self.ttl, self.clock = client, ttl, clock
+        self.key = keys.n8n_circuit
         self._open, self._next = False, 0.0
 
     def is_open(self) -> bool:
@@ -123,7 +130,7 @@ class CircuitView:
         if now >= self._next:
             self._next = now + self.ttl
             try:
-                self._open = bool(self.client.exists(CIRCUIT_KEY))
+                self._open = bool(self.client.exists(self.key))
             except redis.RedisError:
                 self._open = False
         return self._open

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.mode.alerts import N8N_REACHABLE, N8N_UNREACHABLE, Alert, Alerter
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
@@ -46,7 +47,7 @@ class Gate:
     ) -> None:
         self.settings, self.client, self.upstream, self.name = settings, client, upstream, name
         self.concurrency, self.clock = concurrency, clock
-        self.circuit = Circuit(client)
+        self.circuit = Circuit(client, keys_for(settings))
         self.pace = Pace(concurrency, settings.pace_target_seconds, clock=clock)
         self.state = CircuitState(open=False)
         self._next_refresh = 0.0
@@ -80,7 +81,7 @@ class Gate:
                 self._probe()
         if now >= self._next_publish:
             self._next_publish = now + PUBLISH_SECONDS
-            pace_store.publish(self.client, self.name, self.slots())
+            pace_store.publish(self.client, keys_for(self.settings), self.name, self.slots())
 
     def observe(self, outcome: Outcome) -> None:
         """Learn from one finished delivery (main thread)."""
@@ -93,7 +94,7 @@ class Gate:
 
     def withdraw(self) -> None:
         """The worker stops: its pace no longer counts."""
-        pace_store.withdraw(self.client, self.name)
+        pace_store.withdraw(self.client, keys_for(self.settings), self.name)
 
     def _follow(self, state: CircuitState) -> None:
         if self.state.open and not state.open:

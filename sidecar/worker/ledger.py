@@ -19,11 +19,12 @@ import zlib
 
 import redis
 
+from sidecar.backend.keys import keys_for
+from sidecar.backend.scripts import Scripts
 from sidecar.queues.deadletters.counts import count_dropped
 from sidecar.queues.deadletters.entries import UNREGISTERED, add_dead_letter, entry_for
 from sidecar.queues.deadletters.retention import adopt_legacy_entries, trim_dead_letters
 from sidecar.queues.jobs import JOB_PREFIX, TakenJob, registry_key, rq_now
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.worker.outcomes import RecordArgs
 from sidecar.worker.policy import Outcome, retry_delay
@@ -105,7 +106,7 @@ class Ledger:
             for job, outcome in dead:
                 if job.id in dropped:
                     log.info("job %s failed, not dead-lettered: %s", job.id, outcome.error)
-                    count_dropped(pipe, UNREGISTERED)
+                    count_dropped(pipe, keys_for(self.settings), UNREGISTERED)
                     continue
                 log.warning(
                     "job %s dead-lettered after %d attempt(s): %s",

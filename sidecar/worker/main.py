@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from sidecar.backend.connection import connect, ping
+from sidecar.backend.keys import keys_for
 from sidecar.errors import ConfigError
 from sidecar.logs import configure_logging
 from sidecar.mode.counters import SignalCounters
 from sidecar.mode.monitor import SignalFlusher
-from sidecar.queues.connection import connect, ping
 from sidecar.queues.names import all_queues, dead_letter_queue, resolve
 from sidecar.settings import Settings
 from sidecar.worker.runner import Worker
@@ -40,7 +41,9 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int | None, b
     worker = Worker(
         settings, client, names, concurrency or settings.worker_concurrency, burst, counters
     )
-    flusher = SignalFlusher(client, settings.monitor_interval_seconds, counters).start()
+    flusher = SignalFlusher(
+        client, keys_for(settings), settings.monitor_interval_seconds, counters
+    ).start()
     try:
         return worker.run()
     finally:

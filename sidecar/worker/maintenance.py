@@ -11,15 +11,15 @@ import time
 
 import redis
 
+from sidecar.backend.keys import keys_for
+from sidecar.backend.scripts import Scripts
 from sidecar.events import add_event
 from sidecar.queues.deadletters.entries import add_dead_letter, entry_for
 from sidecar.queues.jobs import JOB_PREFIX, decode_data, locks_key, queue_key, registry_key, rq_now
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.worker.ledger import Ledger
 
 log = logging.getLogger("sidecar.worker")
-STALLED_OUT_KEY = "sidecar:stalled-out"
 BATCH = 500
 
 
@@ -50,7 +50,8 @@ def recover_stalled(scripts: Scripts, ledger: Ledger, queues: list[str]) -> tupl
     requeued = dead = 0
     max_stalled = ledger.settings.max_stalled_count
     for queue in queues:
-        keys = [locks_key(queue), queue_key(queue), registry_key("wip", queue), STALLED_OUT_KEY]
+        stalled_out = keys_for(ledger.settings).stalled_out
+        keys = [locks_key(queue), queue_key(queue), registry_key("wip", queue), stalled_out]
         again, out = scripts.sweep_stalled(
             keys=keys, args=[time.time(), max_stalled, JOB_PREFIX, BATCH]
         )
@@ -58,7 +59,10 @@ def recover_stalled(scripts: Scripts, ledger: Ledger, queues: list[str]) -> tupl
         if again or out:
             log.warning("re-queued %d stalled job(s) of %s (%d to dead-letter)", again, queue, out)
             add_event(
-                ledger.client, "stalled", {"queue": queue, "requeued": again, "deadLettered": out}
+                ledger.client,
+                keys_for(ledger.settings),
+                "stalled",
+                {"queue": queue, "requeued": again, "deadLettered": out},
             )
     drain_stalled_out(ledger)
     return requeued, dead
@@ -70,7 +74,7 @@ def drain_stalled_out(ledger: Ledger) -> None:
     Every worker drains the same list, so each job is handled in a transaction watching its
     hash: when another worker dead-lettered it first, this one only drops it from the list."""
     client = ledger.client
-    for raw_id in client.lrange(STALLED_OUT_KEY, 0, BATCH - 1):
+    for raw_id in client.lrange(keys_for(ledger.settings).stalled_out, 0, BATCH - 1):
         job_id = raw_id.decode()
 
         def dead_letter(
@@ -87,6 +91,6 @@ def drain_stalled_out(ledger: Ledger) -> None:
                     queue.decode(), job_id, decode_data(data), error, int(attempts or 0)
                 )
                 add_dead_letter(client, pipe, ledger.settings, entry)
-            pipe.lrem(STALLED_OUT_KEY, 1, raw_id)
+            pipe.lrem(keys_for(ledger.settings).stalled_out, 1, raw_id)
 
         client.transaction(dead_letter, JOB_PREFIX + job_id)

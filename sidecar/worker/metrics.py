@@ -10,28 +10,30 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sidecar.backend.keys import KeySchema
 from sidecar.worker.registry import live_worker_count
 from sidecar.worker.report import delivery_status
 
 
 class WorkerCollector(Collector):
-    """Collects the worker and delivery gauges (refusals labelled by `queues`) from `client`."""
+    """Collects the worker and delivery gauges (refusals labelled by `queues`) from `client`
+    (the sidecar's keys: `keys`)."""
 
-    def __init__(self, client: redis.Redis, queues: list[str]) -> None:
-        self.client, self.queues = client, queues
+    def __init__(self, client: redis.Redis, keys: KeySchema, queues: list[str]) -> None:
+        self.client, self.keys, self.queues = client, keys, queues
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Live workers, then the delivery view."""
         workers = GaugeMetricFamily(
             "sidecar_workers_live", "Worker processes seen in the last minute"
         )
-        workers.add_metric([], float(live_worker_count(self.client)))
+        workers.add_metric([], float(live_worker_count(self.client, self.keys)))
         yield workers
         yield from self._delivery()
 
     def _delivery(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """The n8n circuit, the pace across workers, refusals of full queues."""
-        view = delivery_status(self.client)
+        view = delivery_status(self.client, self.keys)
         yield GaugeMetricFamily(
             "sidecar_n8n_circuit_open",
             "1 while workers find n8n unreachable (deliveries held)",

@@ -9,10 +9,10 @@ import math
 import time
 import zlib
 
-from sidecar.events import STREAM_KEY, STREAM_MAXLEN, encode_data
+from sidecar.backend.keys import keys_for
+from sidecar.events import STREAM_MAXLEN, encode_data
 from sidecar.queues import stats
 from sidecar.queues.jobs import (
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     TakenJob,
     locks_key,
@@ -35,8 +35,9 @@ class RecordArgs:
     def __init__(self, settings: Settings, exec_id: str, ended_at: str) -> None:
         self.done_ttl = math.ceil(settings.keep_completed_seconds)
         self.failed_ttl = math.ceil(settings.keep_failed_seconds)
-        self.head = [ended_at, exec_id, JOB_PREFIX, DELIVERED_PREFIX, self.done_ttl]
-        self.head += [self.failed_ttl, STREAM_KEY, STREAM_MAXLEN]
+        keys = keys_for(settings)
+        self.head = [ended_at, exec_id, JOB_PREFIX, keys.delivered_prefix, self.done_ttl]
+        self.head += [self.failed_ttl, keys.events, STREAM_MAXLEN]
         self.head += [stats.BUCKET_TTL_SECONDS, stats.SAMPLE_SIZE]
         self.minute = int(time.time() // 60)
         self.kept_error = without_answer_body if settings.encryption_keys else str

@@ -11,7 +11,7 @@ The usual answer time follows faster answers at once and slower ones only slowly
 limit stays between `floor` and `ceiling` (the worker's concurrency); the global limiter
 (SIDECAR_WORKER_LIMIT_MAX) still caps the starts. `restart()` drops to the floor: the
 ramp after an n8n outage. Every worker runs one; their sum is the pace across workers
-(published in Redis: PACE_KEY, read by `status` and the metrics).
+(published in Redis: KeySchema.pace, read by `status` and the metrics).
 
 Pure: no I/O, the clock is injected.
 """
@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import redis
 
-PACE_KEY = "sidecar:pace"  # hash: worker name -> its current limit
+from sidecar.backend.keys import KeySchema
+
 OVERLOAD_STATUSES = frozenset({429, 503})
 RISE_FACTOR = 3.0  # an answer slower than this many times the usual one: n8n is struggling
 SLOW_FACTOR = 1.2  # slower than the target and this many times the usual one: back off a bit
@@ -103,17 +104,17 @@ class Pace:
         self.usual += weight * (seconds - self.usual)
 
 
-def publish(client: redis.Redis, worker: str, limit: int) -> None:
+def publish(client: redis.Redis, keys: KeySchema, worker: str, limit: int) -> None:
     """Record `worker`'s current limit (its pace) for status and metrics."""
-    client.hset(PACE_KEY, worker, limit)
+    client.hset(keys.pace, worker, limit)
 
 
-def withdraw(client: redis.Redis, worker: str) -> None:
+def withdraw(client: redis.Redis, keys: KeySchema, worker: str) -> None:
     """A stopping worker's pace no longer counts."""
-    client.hdel(PACE_KEY, worker)
+    client.hdel(keys.pace, worker)
 
 
-def total_pace(client: redis.Redis, live: set[str]) -> int:
+def total_pace(client: redis.Redis, keys: KeySchema, live: set[str]) -> int:
     """The pace across the `live` workers: the sum of their limits."""
-    values = client.hgetall(PACE_KEY)
+    values = client.hgetall(keys.pace)
     return sum(int(v) for k, v in values.items() if k.decode() in live)

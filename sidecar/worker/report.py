@@ -7,6 +7,7 @@ import time
 
 import redis
 
+from sidecar.backend.keys import KeySchema
 from sidecar.queues.backpressure import refused_counts
 from sidecar.worker.circuit import Circuit
 from sidecar.worker.pace import total_pace
@@ -15,17 +16,17 @@ from sidecar.worker.registry import live_worker_names
 LIVE_SECONDS = 60
 
 
-def delivery_status(client: redis.Redis) -> dict:
+def delivery_status(client: redis.Redis, keys: KeySchema) -> dict:
     """{"circuit": open|closed, "outageSeconds", "reason", "pace", "backlogFull": {queue: n}}."""
     now = time.time()
-    state = Circuit(client).state()
-    live = live_worker_names(client, LIVE_SECONDS, now)
+    state = Circuit(client, keys).state()
+    live = live_worker_names(client, keys, LIVE_SECONDS, now)
     return {
         "circuit": "open" if state.open else "closed",
         "outageSeconds": round(state.outage_seconds(now), 1),
         "reason": state.reason,
-        "pace": total_pace(client, live),
-        "backlogFull": refused_counts(client),
+        "pace": total_pace(client, keys, live),
+        "backlogFull": refused_counts(client, keys),
     }
 
 

@@ -24,12 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
+from sidecar.backend.connection import translate
+from sidecar.backend.keys import keys_for, keys_for_queue
+from sidecar.backend.scripts import Scripts
 from sidecar.errors import BackendUnavailable
 from sidecar.mode.counters import SignalCounters
 from sidecar.queues.backpressure import DRAIN_TTL_SECONDS, drain_key
-from sidecar.queues.connection import translate
 from sidecar.queues.jobs import (
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     TakenJob,
     locks_key,
@@ -39,7 +40,6 @@ from sidecar.queues.jobs import (
     rq_now,
 )
 from sidecar.queues.overview import paused_key
-from sidecar.queues.scripts import Scripts
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 from sidecar.worker import batching, maintenance
@@ -166,7 +166,7 @@ class Worker:
             self._next["promote"] = now + PROMOTE_EVERY_SECONDS
         if now >= self._next["heartbeat"]:
             maintenance.extend_locks(self.client, self.settings, dict(self.in_flight))
-            check_in(self.client, self.name)
+            check_in(self.client, keys_for(self.settings), self.name)
             self._next["heartbeat"] = now + self.settings.lock_seconds / 3
         self.ledger.trim_due()
         self.gate.tick()
@@ -219,7 +219,7 @@ class Worker:
                 queue_key(queue),
                 registry_key("wip", queue),
                 locks_key(queue),
-                f"sidecar:limit:{queue}:{window}",
+                keys_for_queue(queue).limit(queue, window),
                 paused_key(queue),
                 drain_key(queue, now),
             ],
@@ -231,7 +231,7 @@ class Worker:
                 self.name,
                 self.exec_id,
                 JOB_PREFIX,
-                DELIVERED_PREFIX,
+                keys_for(self.settings).delivered_prefix,
                 self.settings.worker_limit_max,
                 int(self.settings.worker_limit_duration_seconds * 1000),
                 DRAIN_TTL_SECONDS,
@@ -323,6 +323,6 @@ class Worker:
         self.upstream.close()
         with contextlib.suppress(redis.RedisError):
             self.ledger.trim_due(force=True)
-            check_out(self.client, self.name)
+            check_out(self.client, keys_for(self.settings), self.name)
             self.gate.withdraw()
         log.info("worker %s stopped", self.name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.mode.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
 from sidecar.queues.deadletters.counts import is_unregistered, unregistered_counts
@@ -41,7 +42,7 @@ class UnregisteredCap:
         }
         if not paths:
             return {}
-        counts = unregistered_counts(self.client, list(paths.values()))
+        counts = unregistered_counts(self.client, keys_for(self.settings), list(paths.values()))
         cap = self.settings.dlq_unregistered_per_hour
         return {
             job_id: path

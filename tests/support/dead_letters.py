@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from sidecar.queues.connection import connect
+from sidecar.backend.connection import connect
 from sidecar.settings import Settings
 from sidecar.worker.runner import Worker
 

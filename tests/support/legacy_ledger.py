@@ -9,11 +9,11 @@ import zlib
 
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.events import add_event
 from sidecar.queues import stats
 from sidecar.queues.deadletters.entries import add_dead_letter, entry_for
 from sidecar.queues.jobs import (
-    DELIVERED_PREFIX,
     JOB_PREFIX,
     TakenJob,
     locks_key,
@@ -70,7 +70,7 @@ def note(pipe: Pipe, finished: dict, job: TakenJob, outcome: Outcome, kind: str)
     }
     if kind == "dead":
         data["error"] = outcome.error[:300]
-    add_event(pipe, "completed" if kind == "done" else "failed", data)
+    add_event(pipe, DEFAULT_KEYS, "completed" if kind == "done" else "failed", data)
 
 
 def done(pipe: Pipe, settings: Settings, job: TakenJob, outcome: Outcome) -> None:
@@ -80,7 +80,7 @@ def done(pipe: Pipe, settings: Settings, job: TakenJob, outcome: Outcome) -> Non
     pipe.hset(key, mapping=fields)
     pipe.zadd(registry_key("finished", job.queue), {job.id: time.time() + ttl})
     pipe.expire(key, ttl)
-    pipe.set(DELIVERED_PREFIX + job.id, 1, ex=ttl)
+    pipe.set(DEFAULT_KEYS.delivered_prefix + job.id, 1, ex=ttl)
 
 
 def retry(pipe: Pipe, settings: Settings, job: TakenJob, outcome: Outcome) -> None:

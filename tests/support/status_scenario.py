@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.events import publish_event
 from sidecar.mode.alerts import Alert, alert_from_event
 from sidecar.mode.controller import QUEUE, Controller, ControllerState, Signals, Thresholds
@@ -73,7 +74,7 @@ def replay(client: redis.Redis, settings: Settings, end: float) -> Outcome:
     start = (end // 60 - MINUTES + 1) * 60
     clock = FakeClock(start)
     thresholds = Thresholds.from_settings(settings)
-    store, history = ModeStore(client, clock=clock), History(client)
+    store, history = ModeStore(client, DEFAULT_KEYS, clock=clock), History(client, DEFAULT_KEYS)
     controller = Controller(thresholds, clock, ControllerState(since=start))
     queue, depth = inbound_queue(settings.queue_prefix), 0.0
     outcome = Outcome(start)
@@ -90,7 +91,7 @@ def replay(client: redis.Redis, settings: Settings, end: float) -> Outcome:
         store.save_signals(signals)
         for event in decision.events:
             alert, _ = alert_from_event(event, signals, decision.mode, clock.now)
-            publish_event(client, "alert", alert.to_dict())
+            publish_event(client, DEFAULT_KEYS, "alert", alert.to_dict())
         if decision.changed:
             outcome.switches.append((minute, decision.mode))
         failed = 1.0 if processed and minute % 17 == 0 else 0.0
@@ -104,8 +105,8 @@ def replay(client: redis.Redis, settings: Settings, end: float) -> Outcome:
 
 def _extras(client: redis.Redis, settings: Settings, now: float) -> None:
     """Two live workers, a few dead letters with two reasons, a health alert."""
-    check_in(client, "worker-a")
-    check_in(client, "worker-b")
+    check_in(client, DEFAULT_KEYS, "worker-a")
+    check_in(client, DEFAULT_KEYS, "worker-b")
     queue = inbound_queue(settings.queue_prefix)
     errors = ["n8n answered 500: workflow error"] * 3 + ["n8n answered 404: webhook not found"]
     with client.pipeline(transaction=True) as pipe:
@@ -114,4 +115,4 @@ def _extras(client: redis.Redis, settings: Settings, now: float) -> None:
             add_dead_letter(client, pipe, settings, entry)
         pipe.execute()
     alert = Alert.make("dlq_growing", "dead-letter queue grew from 0 to 4 entries", "single")
-    publish_event(client, "alert", {**alert.to_dict(), "at": alert.at})
+    publish_event(client, DEFAULT_KEYS, "alert", {**alert.to_dict(), "at": alert.at})

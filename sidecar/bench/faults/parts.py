@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import redis
 
+from sidecar.backend.keys import keys_for
 from sidecar.bench.context import NO_LIMIT, OPERATION, Bench, Gateway
 from sidecar.bench.errors import BenchError
 from sidecar.harness.processes import Processes
@@ -58,7 +59,9 @@ def start_workers(
     """`count` workers with `settings`, once `client`'s Redis lists them all."""
     workers = [start_worker(bench, **settings) for _ in range(count)]
     for worker in workers:
-        bench.procs.wait_ready(worker, lambda: live_worker_count(client) >= count, "workers")
+        bench.procs.wait_ready(
+            worker, lambda: live_worker_count(client, keys_for(bench.settings)) >= count, "workers"
+        )
     return workers
 
 

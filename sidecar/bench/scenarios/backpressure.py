@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sidecar.backend.rq_layout import queue_key
 from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
 from sidecar.bench.delivery_wait import wait_for_deliveries
 from sidecar.bench.jobs import captured_webhook, prefill
@@ -59,7 +60,7 @@ def burst(port: int, count: int, senders: int) -> list[Refusal]:
 def sample(bench: Bench, samples: list, stop: threading.Event) -> None:
     """(monotonic time, jobs waiting, deliveries so far) every SAMPLE_SECONDS."""
     while not stop.is_set():
-        waiting = bench.client.llen(f"rq:queue:{QUEUE}")
+        waiting = bench.client.llen(queue_key(QUEUE))
         samples.append((time.monotonic(), waiting, bench.upstream.stats()["count"]))
         time.sleep(SAMPLE_SECONDS)
 

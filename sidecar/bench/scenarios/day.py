@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sidecar.backend.keys import keys_for
 from sidecar.bench.context import ROOT, Bench
 from sidecar.bench.day_figures import (
     NaiveController,
@@ -96,10 +97,10 @@ def build_monitor(bench: Bench, clock: SimClock, interval: float) -> tuple[Monit
     )
     # No Redis for the alerter: its cross-process de-duplication keys expire in wall time,
     # which would hide repeats in compressed time; in process it follows the simulated clock.
-    alerter = Alerter(None, None, settings.cooldown_seconds, clock=clock)
+    alerter = Alerter(None, None, settings.cooldown_seconds, clock=clock, keys=keys_for(settings))
     alerts: dict[str, int] = {}
     alerter.emit = counting(alerter.emit, alerts)  # type: ignore[method-assign]
-    store = ModeStore(bench.client, clock=clock, configured="auto")
+    store = ModeStore(bench.client, keys_for(settings), clock=clock, configured="auto")
     sampler = TraceSampler(clock)
     monitor = Monitor(
         settings,

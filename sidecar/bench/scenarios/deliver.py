@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from sidecar.backend.rq_layout import registry_key
 from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
 from sidecar.bench.errors import BenchError
 from sidecar.bench.jobs import captured_webhook, prefill, waiting_jobs
@@ -81,7 +82,7 @@ def wait_showing_deliveries(bench: Bench, workers: list[subprocess.Popen], total
 
 def check_delivered(bench: Bench, label: str, count: int, stats: dict) -> None:
     """Every job delivered exactly once, nothing left waiting or failed."""
-    waiting, failed = waiting_jobs(bench.client), bench.client.zcard(f"rq:failed:{QUEUE}")
+    waiting, failed = waiting_jobs(bench.client), bench.client.zcard(registry_key("failed", QUEUE))
     if stats["distinct"] != count or stats["duplicates"] or waiting or failed:
         raise BenchError(
             f"{label}: the upstream saw {stats['distinct']} of {count} jobs "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+from sidecar.backend.rq_layout import JOB_PREFIX, queue_key, registry_key
 from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
 from sidecar.bench.delivery_wait import wait_for_deliveries
 from sidecar.bench.errors import BenchError
@@ -25,8 +26,8 @@ POLL_SECONDS = 0.05
 def backlog(bench: Bench) -> int:
     """Jobs waiting or scheduled for a retry."""
     with bench.client.pipeline(transaction=False) as pipe:
-        pipe.llen(f"rq:queue:{QUEUE}")
-        pipe.zcard(f"rq:scheduled:{QUEUE}")
+        pipe.llen(queue_key(QUEUE))
+        pipe.zcard(registry_key("scheduled", QUEUE))
         return sum(pipe.execute())
 
 
@@ -43,7 +44,7 @@ def watch_drain(bench: Bench, up_at: float, result: dict, stop: threading.Event)
 
 def attempts(bench: Bench) -> list[int]:
     """sidecar_attempt of every job hash."""
-    keys = list(bench.client.scan_iter(match="rq:job:*", count=1000))
+    keys = list(bench.client.scan_iter(match=JOB_PREFIX + "*", count=1000))
     with bench.client.pipeline(transaction=False) as pipe:
         for key in keys:
             pipe.hget(key, "sidecar_attempt")
@@ -52,7 +53,7 @@ def attempts(bench: Bench) -> list[int]:
 
 def dead_lettered(bench: Bench) -> int:
     """Jobs failed, and entries on the dead-letter queue."""
-    failed = bench.client.zcard(f"rq:failed:{QUEUE}")
+    failed = bench.client.zcard(registry_key("failed", QUEUE))
     letters = bench.client.llen(dlq_key(bench.settings))
     return failed + letters
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.crypto import PayloadCipher
 from sidecar.errors import Conflict, NotFound
-from sidecar.queues.connection import translate
 from sidecar.queues.deadletters.entries import by_queue_key, dlq_key, index_key
 from sidecar.queues.deadletters.reading import (
     DeadLetter,
@@ -112,4 +112,4 @@ def _remove(pipe: redis.client.Pipeline, settings: Settings, entry: DeadLetter) 
     pipe.lrem(dlq_key(settings), 1, entry.id)
     pipe.zrem(by_queue_key(entry.queue), entry.id)
     pipe.delete(JOB_PREFIX + entry.id)
-    pipe.delete(index_key(entry.jobId))
+    pipe.delete(index_key(settings, entry.jobId))

@@ -8,9 +8,9 @@ job is written by the intake (sidecar/queues/intake.py, `put_stored`).
 Beside RQ's job hash and queue list, each entry has (all bounded with the entries):
 * its summary (every field but `data`, JSON) in the hash field `sidecar_dlq`, so listings
   never read payloads;
-* a member in `sidecar:dlq:queue:{queue}` (zset, score = when it was written), for listings
+* a member in KeySchema.dlq_by_queue(queue) (zset, score = when it was written), for listings
   by queue;
-* `sidecar:dlq:job:{original job id}` -> entry id, so the id a sender got in its 202 finds
+* KeySchema.dlq_index(original job id) -> entry id, so the id a sender got in its 202 finds
   the entry.
 Retention: the hash and the index key expire after SIDECAR_DLQ_MAX_AGE_SECONDS, and
 `trim_dead_letters` (retention.py, every worker, once a second) keeps at most
@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import redis
 from redis.client import Pipeline
 
+from sidecar.backend.keys import keys_for, keys_for_queue
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.queues.intake import put_stored
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
@@ -39,11 +40,6 @@ from sidecar.settings import Settings
 DEAD_LETTER_FUNC = "sidecar.queues.dlq.dead_letter_entry"
 SUMMARY_FIELD = "sidecar_dlq"
 SUMMARY_KEYS = ("queue", "jobId", "error", "attempts", "failedAt")
-INDEX_PREFIX = "sidecar:dlq:job:"
-BY_QUEUE_PREFIX = "sidecar:dlq:queue:"
-DROPPED_KEY = "sidecar:dlq:dropped"
-UNREGISTERED_PREFIX = "sidecar:dlq:unregistered:"
-ADOPTED_KEY = "sidecar:dlq:adopted"  # entries of earlier versions have their summaries
 UNREGISTERED = "unregistered_webhook"
 TRIM_BATCH = 1000
 SEALED_ERROR = "(error text sealed: no configured SIDECAR_ENCRYPTION_KEY opens it)"
@@ -61,12 +57,12 @@ def dlq_key(settings: Settings) -> str:
 
 def by_queue_key(queue: str) -> str:
     """The zset of the entries of `queue` (score: when each was written)."""
-    return BY_QUEUE_PREFIX + queue
+    return keys_for_queue(queue).dlq_by_queue(queue)
 
 
-def index_key(job_id: str) -> str:
+def index_key(settings: Settings, job_id: str) -> str:
     """original job id -> entry id."""
-    return INDEX_PREFIX + job_id
+    return keys_for(settings).dlq_index(job_id)
 
 
 def entry_for(queue: str, job_id: str, payload: dict, error: str, attempts: int) -> dict:
@@ -109,5 +105,5 @@ def add_dead_letter(client: redis.Redis, pipe: Pipeline, settings: Settings, ent
     pipe.hset(JOB_PREFIX + entry_id, SUMMARY_FIELD, json.dumps(summary, separators=(",", ":")))
     pipe.expire(JOB_PREFIX + entry_id, ttl)
     pipe.zadd(by_queue_key(entry["queue"]), {entry_id: time.time()})
-    pipe.set(index_key(entry["jobId"]), entry_id, ex=ttl)
+    pipe.set(index_key(settings, entry["jobId"]), entry_id, ex=ttl)
     return entry_id

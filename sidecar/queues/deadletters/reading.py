@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 
 import redis
 
+from sidecar.backend.connection import translate
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.errors import NotFound
-from sidecar.queues.connection import translate
 from sidecar.queues.deadletters.entries import (
     SUMMARY_FIELD,
     by_queue_key,
@@ -134,7 +134,7 @@ def get_entry(client: redis.Redis, settings: Settings, given: str) -> DeadLetter
         with translate():
             entry = _load(client, settings, given)
             if entry is None:
-                target = client.get(index_key(given))
+                target = client.get(index_key(settings, given))
                 entry = _load(client, settings, target.decode()) if target else None
     if entry is None:
         raise NotFound(f"no dead letter with id {given!r}")

@@ -1,5 +1,5 @@
 """Dead-letter retention: at most SIDECAR_DLQ_MAX_ENTRIES entries, none older than
-SIDECAR_DLQ_MAX_AGE_SECONDS (`trim_dead_letters`, lua/trim_dead_letters.lua), and the
+SIDECAR_DLQ_MAX_AGE_SECONDS (`trim_dead_letters`, backend/lua/trim_dead_letters.lua), and the
 one-time adoption of entries written by earlier versions (`adopt_legacy_entries`).
 """
 
@@ -15,12 +15,11 @@ import redis
 from redis.client import Pipeline
 from redis.commands.core import Script
 
+from sidecar.backend.keys import keys_for
+from sidecar.backend.scripts import source
 from sidecar.crypto import PayloadCipher
 from sidecar.queues.deadletters.entries import (
-    ADOPTED_KEY,
-    BY_QUEUE_PREFIX,
     DEAD_LETTER_FUNC,
-    INDEX_PREFIX,
     SUMMARY_FIELD,
     SUMMARY_KEYS,
     TRIM_BATCH,
@@ -31,16 +30,15 @@ from sidecar.queues.deadletters.entries import (
 )
 from sidecar.queues.jobs import JOB_PREFIX, decode_data, encode_data
 from sidecar.queues.names import all_queues
-from sidecar.queues.scripts import source
 from sidecar.settings import Settings
 
 
 def adopt_legacy_entries(client: redis.Redis, settings: Settings) -> int:
     """Once per Redis: give entries written before summaries existed their summary, zset
     member, index key and expiry (counted from their failedAt), sealing their error text
-    when a key is set. Reads each such entry's payload once; the marker ADOPTED_KEY says
-    it is done. How many entries were adopted."""
-    if client.exists(ADOPTED_KEY):
+    when a key is set. Reads each such entry's payload once; the marker KeySchema.dlq_adopted
+    says it is done. How many entries were adopted."""
+    if client.exists(keys_for(settings).dlq_adopted):
         return 0
     newest = client.lrange(dlq_key(settings), -settings.dlq_max_entries, -1)  # the rest: trimmed
     ids = [i.decode() for i in newest]
@@ -57,7 +55,7 @@ def adopt_legacy_entries(client: redis.Redis, settings: Settings) -> int:
                 if entry is not None:
                     adopted += _adopt(pipe, settings, entry_id, entry)
             pipe.execute()
-    client.set(ADOPTED_KEY, 1)
+    client.set(keys_for(settings).dlq_adopted, 1)
     return adopted
 
 
@@ -93,7 +91,7 @@ def _adopt(pipe: Pipeline, settings: Settings, entry_id: str, entry: dict) -> in
     pipe.hset(key, mapping=stored)
     pipe.expire(key, ttl)
     pipe.zadd(by_queue_key(entry["queue"]), {entry_id: failed_at})
-    pipe.set(index_key(entry["jobId"]), entry_id, ex=ttl)
+    pipe.set(index_key(settings, entry["jobId"]), entry_id, ex=ttl)
     return 1
 
 
@@ -105,10 +103,10 @@ def trim_dead_letters(script: Script, settings: Settings) -> int:
         settings.dlq_max_entries,
         time.time() - settings.dlq_max_age_seconds,
         JOB_PREFIX,
-        INDEX_PREFIX,
+        keys_for(settings).dlq_index_prefix,
         SUMMARY_FIELD,
         TRIM_BATCH,
-        BY_QUEUE_PREFIX,
+        keys_for(settings).dlq_by_queue_prefix,
     ]
     return int(script(keys=[dlq_key(settings), *zsets], args=args))
 

@@ -1,4 +1,4 @@
-"""Lua scripts from sidecar/lua, registered once per Redis client."""
+"""Lua scripts from sidecar/backend/lua, registered once per Redis client."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ NAMES = (
 
 @cache
 def source(name: str) -> str:
-    """The text of sidecar/lua/{name}.lua."""
-    return (files("sidecar") / "lua" / f"{name}.lua").read_text()
+    """The text of sidecar/backend/lua/{name}.lua."""
+    return (files("sidecar") / "backend" / "lua" / f"{name}.lua").read_text()
 
 
 class Scripts:
