@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 import redis
 
+from sidecar.alerts import Alert, Alerter
 from sidecar.backend import rq_layout
 from sidecar.backend.keys import DEFAULT_KEYS, keys_for, keys_for_prefix, keys_for_queue
 from sidecar.capture import CapturedRequest
 from sidecar.errors import Duplicate, RateLimited
-from sidecar.mode.alerts import Alert, Alerter
 from sidecar.mode.local_store import open_store
 from sidecar.mode.rate import RateCounter
 from sidecar.queues.intake import Intake

@@ -10,10 +10,11 @@ import redis
 from prometheus_client import REGISTRY
 from support.alert_receiver import AlertReceiver
 
+from sidecar.alerts import Alert, Alerter
 from sidecar.backend.keys import DEFAULT_KEYS
 from sidecar.harness.ports import free_port
-from sidecar.mode.alerts import Alert, Alerter, alert_from_event
 from sidecar.mode.controller import Event, Signals
+from sidecar.mode.event_alerts import alert_from_event
 
 FAST = {"retry_wait": 0.05, "retry_max_wait": 0.2, "timeout": 2.0}
 SPEC_FIELDS = {"kind", "severity", "message", "signals", "mode", "at"}

@@ -9,9 +9,10 @@ import pytest
 import redis
 from support.alert_receiver import AlertReceiver
 
+from sidecar.alerts import Alerter
 from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.queue_names import dead_letter_queue, inbound_queue
 from sidecar.harness.waiting import wait_until
-from sidecar.mode.alerts import Alerter
 from sidecar.mode.counters import SignalCounters
 from sidecar.mode.history import SIGNALS_SERIES, History, HistoryRecorder
 from sidecar.mode.latency import LatencyReservoir
@@ -20,7 +21,6 @@ from sidecar.mode.monitor import Monitor, SignalFlusher
 from sidecar.mode.rate import RateCounter
 from sidecar.mode.signals import SignalSampler
 from sidecar.queues.jobs import queue_key
-from sidecar.queues.names import dead_letter_queue, inbound_queue
 from sidecar.settings import Settings, load_settings
 
 PREFIX = "flrts"

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sidecar.alerts import MODE_CHANGED, QUEUE_UNAVAILABLE, THRESHOLD_CLEARED, THRESHOLD_CROSSED
 from sidecar.settings import Settings
 
 SINGLE, QUEUE = "single", "queue"
@@ -51,10 +52,6 @@ SIGNAL_NAMES = (
     "eventloop_lag_seconds",  # n8n's own overload signal, beyond ADR-001 (ADR-004)
 )
 
-THRESHOLD_CROSSED = "threshold_crossed"
-THRESHOLD_CLEARED = "threshold_cleared"
-MODE_CHANGED = "mode_changed"
-QUEUE_UNAVAILABLE = "queue_unavailable"
 
 Clock = Callable[[], float]
 

@@ -28,11 +28,7 @@ from typing import Any
 
 import redis
 
-from sidecar.backend.keys import KeySchema, keys_for
-from sidecar.errors import BackendUnavailable
-from sidecar.events import publish_event
-from sidecar.mode import metrics
-from sidecar.mode.alerts import (
+from sidecar.alerts import (
     DLQ_GROWING,
     N8N_UNREACHABLE,
     NO_WORKERS,
@@ -40,8 +36,12 @@ from sidecar.mode.alerts import (
     SIGNAL_BLIND,
     Alert,
     Alerter,
-    alert_from_event,
 )
+from sidecar.backend.keys import KeySchema, keys_for
+from sidecar.errors import BackendUnavailable
+from sidecar.events import publish_event
+from sidecar.isotime import iso
+from sidecar.mode import metrics
 from sidecar.mode.backlog import dead_letter_size, queues_drained
 from sidecar.mode.controller import (
     QUEUE,
@@ -52,11 +52,12 @@ from sidecar.mode.controller import (
     Thresholds,
 )
 from sidecar.mode.counters import SignalCounters, flush_local
+from sidecar.mode.event_alerts import alert_from_event
 from sidecar.mode.local_store import AnyStore, open_store
 from sidecar.mode.lock import EvaluatorLock, LocalLock
 from sidecar.mode.signals import SignalSampler
 from sidecar.mode.sources import signal_sources
-from sidecar.mode.store import ModeView, iso
+from sidecar.mode.store import ModeView
 from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.mode.monitor")

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from sidecar.errors import BackendUnavailable
+from sidecar.isotime import iso
 from sidecar.mode.controller import SIGNAL_NAMES, Thresholds
 from sidecar.mode.local_store import AnyStore
 from sidecar.mode.sources import SignalSource
-from sidecar.mode.store import iso
 
 
 def signal_state(value: float | None, threshold: float, recovery_below: float) -> str:

@@ -34,7 +34,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -43,6 +42,7 @@ from redis.client import Pipeline
 from sidecar.backend.connection import translate
 from sidecar.backend.keys import KeySchema
 from sidecar.errors import BackendUnavailable
+from sidecar.isotime import iso
 from sidecar.mode.controller import MODES, SINGLE, ControllerState, Decision, Signals
 from sidecar.mode.lock import as_text
 
@@ -50,11 +50,6 @@ log = logging.getLogger("sidecar.mode.store")
 
 HISTORY_SIZE = 50
 CACHE_SECONDS = 0.5
-
-
-def iso(at: float) -> str:
-    """Unix seconds as ISO-8601 UTC, e.g. '2026-11-02T10:00:00.000Z'."""
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.alerts import BACKLOG_FULL, Alert, Alerter
 from sidecar.backend.connection import translate
 from sidecar.backend.keys import keys_for
 from sidecar.errors import BacklogFull
 from sidecar.events import add_event
-from sidecar.mode.alerts import BACKLOG_FULL, Alert, Alerter
 from sidecar.queues.backpressure import drain_rate, retry_after
 from sidecar.settings import Settings
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 
 import redis
 
+from sidecar.alerts import N8N_REACHABLE, N8N_UNREACHABLE, Alert, Alerter
 from sidecar.backend.keys import keys_for
-from sidecar.mode.alerts import N8N_REACHABLE, N8N_UNREACHABLE, Alert, Alerter
 from sidecar.settings import Settings
 from sidecar.upstream import Upstream
 from sidecar.worker import pace as pace_store

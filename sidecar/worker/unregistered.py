@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import redis
 
+from sidecar.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
 from sidecar.backend.keys import keys_for
 from sidecar.crypto import PayloadCipher, UnreadablePayload
-from sidecar.mode.alerts import UNREGISTERED_WEBHOOK, Alert, Alerter
 from sidecar.queues.deadletters.counts import is_unregistered, unregistered_counts
 from sidecar.queues.jobs import TakenJob
 from sidecar.settings import Settings

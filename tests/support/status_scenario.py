@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 
 import redis
 
+from sidecar.alerts import Alert
 from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.queue_names import inbound_queue
 from sidecar.events import publish_event
-from sidecar.mode.alerts import Alert, alert_from_event
 from sidecar.mode.controller import QUEUE, Controller, ControllerState, Signals, Thresholds
+from sidecar.mode.event_alerts import alert_from_event
 from sidecar.mode.history import History
 from sidecar.mode.store import ModeStore
 from sidecar.queues.deadletters.entries import add_dead_letter, entry_for
-from sidecar.queues.names import inbound_queue
 from sidecar.settings import Settings
 from sidecar.worker.registry import check_in
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sidecar.alerts import Alerter
 from sidecar.backend.keys import keys_for
 from sidecar.bench.context import ROOT, Bench
 from sidecar.bench.day_figures import (
@@ -34,7 +35,6 @@ from sidecar.bench.day_figures import (
 from sidecar.bench.day_svg import day_svg
 from sidecar.bench.day_trace import DAY_SECONDS, OUTAGE, Sample, day_trace
 from sidecar.bench.report import Outcome, Row
-from sidecar.mode.alerts import Alerter
 from sidecar.mode.controller import QUEUE, Signals, Thresholds
 from sidecar.mode.latency import LatencyReservoir
 from sidecar.mode.lock import LocalLock

@@ -34,19 +34,18 @@ from sidecar.backend.connection import translate
 from sidecar.backend.keys import KeySchema, keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.events import publish_event
-from sidecar.mode.controller import (
-    MODE_CHANGED,
-    QUEUE_UNAVAILABLE,
-    THRESHOLD_CLEARED,
-    THRESHOLD_CROSSED,
-    Event,
-    Signals,
-)
-from sidecar.mode.store import iso
+from sidecar.isotime import iso
 from sidecar.redact import redact, url_secrets
 from sidecar.settings import Settings
 
 log = logging.getLogger("sidecar.alerts")
+
+# The mode controller's alerts (sidecar/mode/controller.py decides them).
+THRESHOLD_CROSSED = "threshold_crossed"
+THRESHOLD_CLEARED = "threshold_cleared"
+MODE_CHANGED = "mode_changed"
+QUEUE_UNAVAILABLE = "queue_unavailable"
+# Alerts of delivery, queues and sources.
 
 N8N_UNREACHABLE = "n8n_unreachable"
 N8N_REACHABLE = "n8n_reachable"  # the circuit's all-clear (worker/gate.py)
@@ -103,12 +102,6 @@ class Alert:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of SPEC §6."""
         return asdict(self)
-
-
-def alert_from_event(event: Event, signals: Signals, mode: str, at: float) -> tuple[Alert, str]:
-    """The alert for a controller event, and its de-duplication subject."""
-    subject = event.signal or (mode if event.kind == MODE_CHANGED else "")
-    return Alert.make(event.kind, event.message, mode, signals.to_dict(), at), subject
 
 
 class RetryableDelivery(Exception):
