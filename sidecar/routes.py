@@ -25,8 +25,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sidecar.backend.queue_names import inbound_queue, resolve
 from sidecar.errors import ConfigError
-from sidecar.queues.names import inbound_queue, resolve
 from sidecar.settings import Settings, read_secret
 
 

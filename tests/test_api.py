@@ -9,8 +9,8 @@ from support.dead_letters import INBOUND, deliver_all, make_dead_letters
 
 from sidecar.app import create_app
 from sidecar.backend.connection import connect
+from sidecar.backend.queue_names import all_queues
 from sidecar.harness.n8n_standin import FakeN8n, Reply
-from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings
 
 TOKENS = "viewer:v-token,operator:o-token,admin:a-token"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sidecar.queues.names import OPERATIONS
+from sidecar.backend.queue_names import OPERATIONS
 from sidecar.typed.models import MODELS, InvalidJobData, UnknownOperation, validate
 from sidecar.typed.text import strip_control
 

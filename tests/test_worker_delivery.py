@@ -25,11 +25,11 @@ from support.queues import (
 )
 from support.raw_http import raw_request
 
+from sidecar.backend.queue_names import resolve
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.sidecar_processes import ROOT, Gateway, sidecar_env
 from sidecar.harness.waiting import wait_until
 from sidecar.queues.jobs import enqueue_payload
-from sidecar.queues.names import resolve
 from sidecar.queues.overview import set_paused
 from sidecar.settings import load_settings
 

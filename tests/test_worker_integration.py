@@ -13,11 +13,11 @@ from cryptography.fernet import Fernet
 from sidecar.app import create_app
 from sidecar.backend.connection import connect
 from sidecar.backend.keys import DEFAULT_KEYS
+from sidecar.backend.queue_names import all_queues
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.sidecar_processes import Worker as WorkerProcess
 from sidecar.harness.waiting import wait_until
 from sidecar.queues import deadletters
-from sidecar.queues.names import all_queues
 from sidecar.settings import load_settings
 from sidecar.worker.registry import live_worker_count
 from sidecar.worker.runner import Worker

@@ -10,10 +10,10 @@ import click
 import redis
 
 from sidecar.backend.connection import connect
+from sidecar.backend.queue_names import resolve
 from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError, Rejected
 from sidecar.queues import deadletters
-from sidecar.queues.names import resolve
 from sidecar.settings import Settings
 
 

@@ -10,6 +10,7 @@ import click
 
 from sidecar.backend.connection import connect, translate
 from sidecar.backend.keys import keys_for
+from sidecar.backend.queue_names import all_queues
 from sidecar.cli.support import fail, settings_or_exit
 from sidecar.errors import BackendUnavailable, ConfigError
 from sidecar.mode.backlog import dead_letter_size
@@ -18,7 +19,6 @@ from sidecar.mode.local_store import open_store
 from sidecar.mode.report import mode_report
 from sidecar.mode.sources import signal_sources
 from sidecar.queues.durability import read_durability
-from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.settings import Settings
 from sidecar.status.sparkline import render_sparklines, signal_minutes

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from sidecar.backend.keys import keys_for
+from sidecar.backend.queue_names import all_queues
 from sidecar.errors import BadRequest
 from sidecar.events import read_events, valid_stream_id
 from sidecar.http.api_support import int_param, queue_param, redis_client, settings
 from sidecar.http.auth import require
 from sidecar.queues.inspect import job_view
-from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts, set_paused
 from sidecar.queues.stats import queue_metrics
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import redis
 from flask import request
 
+from sidecar.backend.queue_names import all_queues, resolve
 from sidecar.errors import BadRequest, NotFound, ServiceUnavailable
 from sidecar.http.state import current_state
 from sidecar.queues.intake import Intake
-from sidecar.queues.names import all_queues, resolve
 from sidecar.settings import Settings
 
 MAX_PAGE = 500

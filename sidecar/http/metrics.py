@@ -14,10 +14,10 @@ from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from sidecar.backend.keys import KeySchema, keys_for
+from sidecar.backend.queue_names import all_queues
 from sidecar.errors import BackendUnavailable
 from sidecar.http.state import current_state
 from sidecar.queues.metrics import QueueCollector
-from sidecar.queues.names import all_queues
 from sidecar.worker.metrics import WorkerCollector
 
 blueprint = Blueprint("metrics", __name__)

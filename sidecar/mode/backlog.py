@@ -11,8 +11,8 @@ from __future__ import annotations
 import redis
 
 from sidecar.backend.connection import translate
+from sidecar.backend.queue_names import all_queues, dead_letter_queue
 from sidecar.queues.jobs import locks_key, queue_key, registry_key
-from sidecar.queues.names import all_queues, dead_letter_queue
 
 
 def backlog(client: redis.Redis, prefix: str) -> dict[str, int]:

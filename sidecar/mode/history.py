@@ -30,8 +30,8 @@ import redis
 
 from sidecar.backend.connection import translate
 from sidecar.backend.keys import KeySchema, keys_for_prefix
+from sidecar.backend.queue_names import all_queues
 from sidecar.mode.controller import QUEUE, SIGNAL_NAMES, Signals
-from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.queues.stats import queue_metrics
 

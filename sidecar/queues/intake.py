@@ -30,6 +30,7 @@ from redis.client import Pipeline
 from rq.job import JobStatus
 
 from sidecar.backend.connection import ping
+from sidecar.backend.queue_names import queue_name
 from sidecar.backend.scripts import Scripts
 from sidecar.capture import CapturedRequest
 from sidecar.crypto import PayloadCipher
@@ -42,7 +43,6 @@ from sidecar.queues.backpressure import MemoryWatch, QueueFull
 from sidecar.queues.durable_ack import DurableAck
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import JOB_PREFIX, build_job, new_job_id, persist, registry_key
-from sidecar.queues.names import queue_name
 from sidecar.queues.queued import Queued
 from sidecar.queues.refusals import Refusals
 from sidecar.routes import RateLimit, Route, Routes

@@ -16,6 +16,7 @@ import redis
 
 from sidecar.backend.connection import translate
 from sidecar.backend.keys import keys_for
+from sidecar.backend.queue_names import all_queues
 from sidecar.errors import BackendUnavailable
 from sidecar.http.state import SidecarState
 from sidecar.mode.controller import SIGNAL_NAMES, ControllerState, Thresholds
@@ -30,7 +31,6 @@ from sidecar.mode.history import (
 )
 from sidecar.mode.report import mode_report
 from sidecar.queues import deadletters
-from sidecar.queues.names import all_queues
 from sidecar.queues.overview import queue_counts
 from sidecar.status.svg import Band, Chart, Line, render_chart, render_timeline, segments
 from sidecar.worker.registry import live_worker_count

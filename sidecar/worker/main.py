@@ -6,11 +6,11 @@ import click
 
 from sidecar.backend.connection import connect, ping
 from sidecar.backend.keys import keys_for
+from sidecar.backend.queue_names import all_queues, dead_letter_queue, resolve
 from sidecar.errors import ConfigError
 from sidecar.logs import configure_logging
 from sidecar.mode.counters import SignalCounters
 from sidecar.mode.monitor import SignalFlusher
-from sidecar.queues.names import all_queues, dead_letter_queue, resolve
 from sidecar.settings import Settings
 from sidecar.worker.runner import Worker
 

@@ -30,10 +30,10 @@ import redis
 from redis.client import Pipeline
 
 from sidecar.backend.keys import keys_for, keys_for_queue
+from sidecar.backend.queue_names import dead_letter_queue
 from sidecar.crypto import PayloadCipher, UnreadablePayload
 from sidecar.queues.intake import put_stored
 from sidecar.queues.jobs import JOB_PREFIX, queue_key
-from sidecar.queues.names import dead_letter_queue
 from sidecar.settings import Settings
 
 # the RQ function every entry's job hash names: stored data, so the old dotted name stays

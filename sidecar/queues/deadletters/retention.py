@@ -16,6 +16,7 @@ from redis.client import Pipeline
 from redis.commands.core import Script
 
 from sidecar.backend.keys import keys_for
+from sidecar.backend.queue_names import all_queues
 from sidecar.backend.scripts import source
 from sidecar.crypto import PayloadCipher
 from sidecar.queues.deadletters.entries import (
@@ -29,7 +30,6 @@ from sidecar.queues.deadletters.entries import (
     seal_error,
 )
 from sidecar.queues.jobs import JOB_PREFIX, decode_data, encode_data
-from sidecar.queues.names import all_queues
 from sidecar.settings import Settings
 
 
