@@ -286,14 +286,27 @@ def test_head_gets_headers_only(n8n: FakeN8n) -> None:
     assert requests.get(f"{n8n.url}/webhook/binary", timeout=5).content == FakeN8n.BINARY
 
 
+def peer_of(connection: socket.socket) -> tuple | None:
+    """The peer address of a server-side connection (None once it is closed)."""
+    try:
+        return connection.getpeername()
+    except OSError:
+        return None
+
+
 def test_keep_alive_connections_do_not_wait_for_nagle(n8n: FakeN8n) -> None:
     # A Nagle/delayed-ACK stall costs ~40 ms per keep-alive request: the fake's sockets
-    # send at once (checked on the socket, not with a stopwatch).
-    with requests.Session() as session:
-        response = session.post(f"{n8n.url}/webhook/echo/fast", data=b"{}", timeout=5)
-        assert response.ok
-        (connection,) = n8n._server.connections  # the session's keep-alive connection
+    # send at once (checked on the socket, not with a stopwatch). Connections of earlier
+    # tests may still be open on the session's fake, so ours is found by its address.
+    client = http.client.HTTPConnection("127.0.0.1", n8n.port, timeout=5)
+    try:
+        client.request("POST", "/webhook/echo/fast", body=b"{}")
+        assert client.getresponse().read() is not None
+        ours = client.sock.getsockname()
+        (connection,) = [c for c in list(n8n._server.connections) if peer_of(c) == ours]
         assert connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        client.close()
 
 
 # --- fake n8n: restarts ---
