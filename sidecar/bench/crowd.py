@@ -15,7 +15,7 @@ from sidecar.bench.stats import percentile
 
 HOST = "127.0.0.1"
 BODY = b'{"a":1}'
-PYTHON_TOOL = "python asyncio (hey not available)"
+PYTHON_TOOL = "python asyncio: hey not available"
 
 
 @dataclass(frozen=True)
