@@ -110,4 +110,5 @@ def test_a_probe_without_answer_counts_as_the_timeout() -> None:
         "median_ms": 4.0,
         "max_ms": PROBE_TIMEOUT * 1000,
         "no_answer": 1,
+        "each_ms": [2.0, None, 4.0],
     }

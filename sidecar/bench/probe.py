@@ -61,12 +61,13 @@ def scheduled_probes(port: int, first: float, last: float, every: float) -> list
 
 
 def summary(results: list[float | None]) -> dict:
-    """Median and max in ms (a probe without answer counts as the timeout), and how many
-    got no answer."""
+    """Median and max in ms (a probe without answer counts as the timeout), how many got no
+    answer, and each probe's ms (None: no answer), in the order sent."""
     ms = [PROBE_TIMEOUT * 1000 if result is None else result for result in results]
     return {
         "probes": len(results),
         "median_ms": statistics.median(ms) if ms else None,
         "max_ms": max(ms) if ms else None,
         "no_answer": sum(result is None for result in results),
+        "each_ms": [None if result is None else round(result, 2) for result in results],
     }

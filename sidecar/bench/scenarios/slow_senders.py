@@ -57,6 +57,8 @@ def closed_text(kind: dict) -> str:
 def probe_text(side: dict) -> str:
     """'median / max ms, K of N unanswered' of the probes during the trickle."""
     during = side["during"]
+    if during["no_answer"] == during["probes"]:
+        return f"no answer within {PROBE_TIMEOUT:g} s ({during['probes']} of {during['probes']})"
     return (
         f"{during['median_ms']:.1f} / {during['max_ms']:.0f} ms, "
         f"{during['no_answer']} of {during['probes']} unanswered"
