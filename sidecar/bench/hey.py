@@ -1,4 +1,4 @@
-"""hey, the C-speed (Go) HTTP load generator of the slow-n8n scenario: found on PATH, or
+"""hey, the compiled (Go) HTTP load generator of the slow-n8n scenario: found on PATH, or
 installed with apt-get (Debian package `hey`) when missing and allowed; its summary read
 into CrowdFigures."""
 
