@@ -66,6 +66,29 @@ def test_smoke_mode_runs_every_scenario_and_writes_its_figures(tmp_path: Path) -
     assert "[10/10] backpressure" in result.stderr
 
 
+@pytest.mark.timeout(180)
+def test_smoke_mode_runs_the_crowd_scenarios_when_named(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--smoke", "-s", "slow-n8n", "-s", "slow-senders", "--json", str(out))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    scenarios = json.loads(out.read_text(), parse_constant=no_nan)["scenarios"]
+    assert list(scenarios) == ["slow-n8n", "slow-senders"]
+    slow_n8n = scenarios["slow-n8n"]["figures"]
+    for side in ("direct", "sidecar"):  # 20 senders: the gateway's 32 threads carry them all
+        assert slow_n8n[side]["answered"] > 0 and slow_n8n[side]["no_answer"] == 0, side
+        assert slow_n8n[side]["p50_ms"] >= 1000, side  # the stand-in answered after 1 s
+    assert slow_n8n["sidecar"]["open_connections"] > 0
+    senders = scenarios["slow-senders"]["figures"]
+    for side in ("direct", "sidecar"):
+        assert senders[side]["quiet"]["no_answer"] == 0, side
+        opened = {kind: figures["opened"] for kind, figures in senders[side]["tricklers"].items()}
+        assert opened == {"headers": 10, "body": 10}, side
+    measures = [row["measure"] for s in scenarios.values() for row in s["rows"]]
+    assert "headers tricklers closed by the server" in measures
+    assert "slow-n8n" in result.stdout and "slow-senders" in result.stdout
+
+
 def test_one_scenario_can_be_chosen_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     result = subprocess.run(
@@ -87,6 +110,7 @@ def test_one_scenario_can_be_chosen_through_the_cli(tmp_path: Path) -> None:
         ["--jobs", "1"],
         ["--rate", "0"],
         ["--senders", "x"],
+        ["--crowd", "1"],
         ["-s", "switch", "--rate", "5"],  # could never cross the switch's threshold
     ],
 )

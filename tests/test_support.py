@@ -479,6 +479,25 @@ def test_python_stand_in_runs_in_its_own_process_without_node(
         procs.stop_all()
 
 
+@pytest.mark.parametrize("kind", ["node", "python"])
+def test_both_bench_stand_ins_answer_webhook_slow_after_a_second(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if kind == "python":
+        monkeypatch.setattr(remote.shutil, "which", lambda _name: None)
+    elif remote.shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    procs = Processes(tmp_path)
+    try:
+        upstream = start_upstream(procs)
+        started = time.monotonic()
+        answer = requests.post(f"{upstream.url}/webhook/slow", json={"seq": 1}, timeout=5)
+        assert answer.status_code == 200 and time.monotonic() - started >= 0.95
+        assert upstream.seen() == {1}  # counted like any delivery
+    finally:
+        procs.stop_all()
+
+
 # --- who may use the harness ---
 
 

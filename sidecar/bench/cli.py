@@ -25,6 +25,16 @@ SIZES = (
     ("duration", click.FloatRange(0.5, 3600), "e2e: seconds of steady load."),
     ("timeout", click.FloatRange(5, 7200), "Seconds per phase, at most."),
     ("day-seconds", click.FloatRange(0, 3600), "day: wall seconds for the simulated 24 h."),
+    (
+        "crowd",
+        click.IntRange(2, 5000),
+        "slow-n8n: concurrent senders; slow-senders: trickling connections.",
+    ),
+    (
+        "crowd-seconds",
+        click.FloatRange(1, 120),
+        "slow-n8n: seconds of load per side; slow-senders: seconds of trickle.",
+    ),
 )
 
 
@@ -59,8 +69,8 @@ def check_switch_rate(options: Options) -> None:
     "scenarios",
     multiple=True,
     type=click.Choice(CHOICES),
-    help="Run only this scenario (repeatable; default: all but faults and durable, which "
-    "run only when named).",
+    help="Run only this scenario (repeatable; default: all but faults, durable, slow-n8n "
+    "and slow-senders, which run only when named).",
 )
 @click.option(
     "--fault",

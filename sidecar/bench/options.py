@@ -25,8 +25,11 @@ FAULTS = (
     "n8n_down",
     "sentinel_failover",
 )
-# Run only when asked for (-s): minutes long, processes killed on purpose.
-EXTRA_SCENARIOS = ("faults", "durable")
+# Issue 13's crowds: a thousand connections each, about a minute each (hey is installed
+# with apt-get when missing).
+CROWD_SCENARIOS = ("slow-n8n", "slow-senders")
+# Run only when asked for (-s): minutes long, processes killed on purpose, or crowds.
+EXTRA_SCENARIOS = ("faults", "durable", *CROWD_SCENARIOS)
 CHOICES = SCENARIOS + EXTRA_SCENARIOS
 
 
@@ -44,6 +47,8 @@ class Options:
     duration: float = 10.0  # e2e and switch: seconds of steady load
     timeout: float = 300.0  # seconds per phase, at most
     day_seconds: float = 120.0  # day: wall seconds the simulated 24 h are spread over
+    crowd: int = 1000  # slow-n8n: concurrent senders; slow-senders: trickling connections
+    crowd_seconds: float = 15.0  # slow-n8n: seconds of load per side; slow-senders: trickle
     smoke: bool = False
     faults: tuple[str, ...] = ()  # faults scenario: only these (default: all)
 
@@ -58,5 +63,7 @@ class Options:
             duration=1.0,
             timeout=min(self.timeout, 60.0),
             day_seconds=0.0,  # as fast as it goes
+            crowd=min(self.crowd, 20),
+            crowd_seconds=min(self.crowd_seconds, 2.0),
             smoke=True,
         )

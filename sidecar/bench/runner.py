@@ -16,7 +16,8 @@ import redis
 from sidecar.backend.connection import connect
 from sidecar.bench.context import NO_LIMIT, PREFIX, Bench
 from sidecar.bench.errors import BenchError
-from sidecar.bench.options import Options
+from sidecar.bench.limits import raise_open_files
+from sidecar.bench.options import CROWD_SCENARIOS, Options
 from sidecar.bench.progress import Progress
 from sidecar.bench.report import Outcome
 from sidecar.errors import ConfigError
@@ -72,6 +73,8 @@ def run_scenarios(bench: Bench) -> list[Outcome]:
 
 def run_in(procs: Processes, options: Options, progress: Progress) -> tuple[dict, list[Outcome]]:
     """Start Redis and the upstream in the processes' dir, then run the scenarios."""
+    if set(CROWD_SCENARIOS) & set(options.scenarios):  # the upstream holds the crowd too
+        raise_open_files(options.crowd)
     progress.say("starting redis-server and the stand-in upstream")
     server = RedisServer(SHIPPED_CONFIG, startup_timeout=STARTUP_SECONDS, procs=procs)
     redis_url = server.start().url

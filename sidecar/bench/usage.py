@@ -48,3 +48,21 @@ def gateway_rss(pid: int) -> dict[str, float]:
         children = []
     worker = max((rss_mb(child.pid) for child in children), default=0.0)
     return {"master_rss_mb": rss_mb(pid), "worker_rss_mb": worker}
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of process `pid` and its descendants, MiB."""
+    try:
+        family = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return 0.0
+    return sum(rss_mb(member) for member in family)
+
+
+def open_connections(port: int) -> int:
+    """Established TCP connections to 127.0.0.1:`port` (accepted or still in its backlog)."""
+    return sum(
+        1
+        for conn in psutil.net_connections("tcp4")
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_ESTABLISHED
+    )

@@ -48,7 +48,7 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # the benchmark's crowds of senders (slow-n8n)
 
     def __init__(self, port: int, app: App) -> None:
         """Bind 127.0.0.1:port."""

@@ -16,6 +16,8 @@
 //        arrival], status5xx}
 //   POST /__bench/down?ms=N  ->  stops listening (refused connections; open ones are cut)
 //        for N ms, then listens again, score kept
+// A webhook whose path starts /webhook/slow is answered after 1 s (an n8n workflow that
+// responds when its last node finishes), counted like any other.
 // Keep the Python fallback (score.py, run by __main__.py) answering the same way.
 'use strict';
 
@@ -24,6 +26,8 @@ const { performance } = require('perf_hooks');
 
 const port = Number(process.argv[2]);
 const ANSWER = Buffer.from('{"message":"Workflow was started"}');
+const SLOW_PREFIX = '/webhook/slow';
+const SLOW_MS = 1000;
 let score;
 let capacity = { k: 0, base: 0, max: 0 };
 let inflight = 0;
@@ -131,6 +135,10 @@ server = http.createServer((req, res) => {
       return;
     }
     note(Buffer.concat(chunks));
+    if (req.url.startsWith(SLOW_PREFIX)) {
+      setTimeout(() => reply(res, ANSWER), SLOW_MS);
+      return;
+    }
     reply(res, ANSWER);
   });
 });
