@@ -64,3 +64,17 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("serve", "worker", "check"):
         assert command in result.stdout
+
+
+def test_the_command_line_starts_without_what_other_subcommands_need() -> None:
+    # `serve` and `worker` start every process through the CLI: the dead-letter command's
+    # write path, the bench and its harness are imported only when their command runs.
+    code = (
+        "import sys, sidecar.cli.main; "
+        "print(' '.join(m for m in ('sidecar.queues.intake', 'sidecar.bench.cli', "
+        "'sidecar.harness', 'sidecar.cli.dlq', 'yaml') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert loaded.stdout.strip() == ""

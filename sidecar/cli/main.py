@@ -9,14 +9,24 @@ import sys
 
 import click
 
-from sidecar.bench.cli import bench
-from sidecar.cli.dlq import dlq
-from sidecar.cli.events import events
-from sidecar.cli.mode import mode, status
+from sidecar.cli.lazy import LazyGroup
 from sidecar.cli.support import routes_or_exit, settings_or_exit
 
+# Imported when used: `serve` and `worker` start every process and stay light.
+LAZY_SUBCOMMANDS = {
+    "bench": "sidecar.bench.cli:bench",
+    "dlq": "sidecar.cli.dlq:dlq",
+    "events": "sidecar.cli.events:events",
+    "mode": "sidecar.cli.mode:mode",
+    "status": "sidecar.cli.mode:status",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands=LAZY_SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 def main() -> None:
     """n8n-sidecar: reliable webhooks in front of n8n."""
 
@@ -66,10 +76,3 @@ def check() -> None:
     for result in results:
         click.echo(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
     sys.exit(0 if all(r.ok for r in results) else 1)
-
-
-main.add_command(dlq)
-main.add_command(events)
-main.add_command(mode)
-main.add_command(status)
-main.add_command(bench)
