@@ -83,13 +83,13 @@ def find_bullmq(may_install: bool, say: Callable[[str], None]) -> Found:
     `may_install` (`say` tells). The path is None without node or npm."""
     modules = bullmq_dir() / "node_modules"
     if not shutil.which("node"):
-        return Found(None, "node not found: the seed stack's baseline is skipped")
+        return Found(None, "node not found")
     if (modules / "bullmq" / "package.json").exists():
         return Found(modules, f"seed stack: bullmq from {modules}")
     if not may_install:
         return Found(None, f"bullmq not in {modules} (smoke runs do not install it)")
     if not shutil.which("npm"):
-        return Found(None, "npm not found: bullmq not installed, the seed stack is skipped")
+        return Found(None, "npm not found, so bullmq could not be installed")
     say(f"bullmq not found: npm install --prefix {bullmq_dir()} {BULLMQ}")
     argv = ["npm", "install", "--prefix", str(bullmq_dir()), "--no-audit", "--no-fund", BULLMQ]
     failed = quiet_run(argv)

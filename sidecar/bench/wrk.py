@@ -9,8 +9,10 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sidecar.bench.context import Bench
 from sidecar.bench.errors import BenchError
 from sidecar.bench.load import WEBHOOK_PATH
+from sidecar.bench.report import Row
 
 SCRIPT = Path(__file__).with_name("lua") / "webhooks.lua"
 MARK = "WRK_JSON "
@@ -103,3 +105,9 @@ def run_wrk(wrk: Path, port: int, load: WrkLoad) -> WrkRun:
             f"errors in {run.requests} requests"
         )
     return run
+
+
+def load_generator_rows(bench: Bench) -> list[Row]:
+    """A row saying why the Python senders stood in for wrk; none when wrk ran."""
+    found = bench.tool("wrk")
+    return [] if found.path else [Row("load generator", "Python senders", found.note)]

@@ -24,6 +24,7 @@ from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.seed_stack import SeedStack
 from sidecar.bench.stats import ratio
 from sidecar.bench.usage import gateway_rss, rss_mb
+from sidecar.bench.wrk import load_generator_rows
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobs import DELIVER_FUNC
 
@@ -76,17 +77,23 @@ def seed_side(bench: Bench) -> dict:
         bench.procs.stop(proc)
 
 
-def seed_cells(seed: dict, key: str, text: Callable[[dict], str]) -> tuple[str, float]:
-    """The baseline cell of a seed-stack figure and its value (NaN when skipped)."""
+def seed_cells(
+    seed: dict, key: str, text: Callable[[dict], str], first: bool = False
+) -> tuple[str, float]:
+    """The baseline cell of a seed-stack figure and its value; when skipped, why (in the
+    `first` row) and NaN."""
     if "skipped" in seed:
-        return f"seed stack skipped: {seed['skipped']}", math.nan
+        return f"seed stack skipped: {seed['skipped']}" if first else "", math.nan
     return text(seed), seed[key]
 
 
-def rows(gateway: dict, seed: dict, local: dict) -> list[Row]:
+def rows(bench: Bench, gateway: dict, seed: dict, local: dict) -> list[Row]:
     """The table rows."""
     rate_text, seed_rate = seed_cells(
-        seed, "rate_per_s", lambda s: f"{per_second(s['rate_per_s'])} seed stack, Node + BullMQ"
+        seed,
+        "rate_per_s",
+        lambda s: f"{per_second(s['rate_per_s'])} seed stack, Node + BullMQ",
+        first=True,
     )
     p99_text, seed_p99 = seed_cells(
         seed, "p99_ms", lambda s: f"{ms(s['p99_ms'])} ({ms(s['p50_ms'])}) seed stack"
@@ -123,6 +130,7 @@ def rows(gateway: dict, seed: dict, local: dict) -> list[Row]:
             f"{per_second(local['rq_enqueue_per_s'])} RQ Queue.enqueue",
             ratio(local["intake_per_s"], local["rq_enqueue_per_s"]),
         ),
+        *load_generator_rows(bench),
     ]
 
 
@@ -136,4 +144,4 @@ def run(bench: Bench) -> Outcome:
     local = in_process(bench, bench.options.jobs)
     bench.reset()
     figures = {"gateway": gateway, "seed_stack": seed, "in_process": local}
-    return Outcome("ingest", rows(gateway, seed, local), figures)
+    return Outcome("ingest", rows(bench, gateway, seed, local), figures)

@@ -13,7 +13,7 @@ from sidecar.bench.context import Bench
 from sidecar.bench.load import send_closed_loop
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.stats import latency_summary_ms, ratio
-from sidecar.bench.wrk import WrkLoad, run_wrk
+from sidecar.bench.wrk import WrkLoad, load_generator_rows, run_wrk
 
 ROUNDS = 5
 WRK_SECONDS = 5
@@ -131,4 +131,5 @@ def run(bench: Bench) -> Outcome:
             outcome.rows.append(rate_row(sides, concurrency, direct))
     finally:
         bench.procs.stop(gateway.proc)
+    outcome.rows += load_generator_rows(bench)
     return outcome
