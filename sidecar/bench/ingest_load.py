@@ -5,6 +5,7 @@ from the Python senders (`--senders`, `--jobs`). Every 202 must have been stored
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sidecar.bench.wrk import WrkLoad, run_wrk
 CONNECTIONS = 16
 SECONDS = 10
 WARM_UP_SECONDS = 1
+SETTLE_SECONDS = 0.2
 
 
 def load_generator(bench: Bench) -> str:
@@ -59,6 +61,18 @@ def drive(bench: Bench, port: int, what: str, warm_up: bool = False) -> dict:
     return with_python(bench, port, warm_up, what)
 
 
+def settled(stored: Callable[[], int]) -> int:
+    """`stored()` once it holds still for SETTLE_SECONDS: webhooks that were in flight when
+    the load generator stopped are stored by then."""
+    last = stored()
+    while True:
+        time.sleep(SETTLE_SECONDS)
+        now = stored()
+        if now == last:
+            return now
+        last = now
+
+
 def measure_server(
     bench: Bench, proc: subprocess.Popen, port: int, stored: Callable[[], int], what: str
 ) -> dict:
@@ -67,10 +81,10 @@ def measure_server(
     in flight per connection, answered too late to count but stored)."""
     if not bench.options.smoke:
         drive(bench, port, what, warm_up=True)
-    stored_before, cpu_before = stored(), tree_cpu_seconds(proc.pid)
+    stored_before, cpu_before = settled(stored), tree_cpu_seconds(proc.pid)
     figures = drive(bench, port, what)
     cpu = tree_cpu_seconds(proc.pid) - cpu_before
-    new, answered = stored() - stored_before, figures["requests"]
+    new, answered = settled(stored) - stored_before, figures["requests"]
     in_flight = CONNECTIONS if bench.tool("wrk").path else 0
     if not answered <= new <= answered + in_flight:
         raise BenchError(f"{what} answered 202 {answered} times but stored {new}")
