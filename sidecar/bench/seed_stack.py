@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -77,9 +78,12 @@ class SeedStack:
         )
         workers = [procs.start("seed-worker", argv, self.env()) for _ in range(count)]
         for worker in workers:
-            ready = lambda w=worker: "ready" in procs.output(w)  # noqa: E731
-            procs.wait_ready(worker, ready, "the seed stack's workers")
+            procs.wait_ready(worker, partial(self.said_ready, worker), "the seed's workers")
         return workers
+
+    def said_ready(self, worker: subprocess.Popen) -> bool:
+        """True once `worker` has printed "ready" (connected to Redis)."""
+        return "ready" in self.bench.procs.output(worker)
 
     @staticmethod
     def go(workers: list[subprocess.Popen]) -> None:

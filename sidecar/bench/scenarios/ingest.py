@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -55,7 +56,7 @@ def gateway_side(bench: Bench) -> dict:
     """A queue-mode gateway under the load generator: rate, latencies, CPU, RSS."""
     gateway = bench.start_gateway(SIDECAR_MODE="queue", SIDECAR_USER_RATE_LIMIT=NO_LIMIT)
     try:
-        stored = lambda: waiting_jobs(bench.client)  # noqa: E731
+        stored = partial(waiting_jobs, bench.client)
         figures = measure_server(bench, gateway.proc, gateway.port, stored, "the gateway")
         return {**figures, **gateway_rss(gateway.proc.pid)}
     finally:
