@@ -56,7 +56,7 @@ def apt_install(package: str) -> str:
     if not shutil.which("apt-get"):
         return "no apt-get here"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", package]
+    install = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=120", package]
     if not quiet_run(install, env):
         return ""
     failed = quiet_run(["apt-get", "update", "-q"], env)
