@@ -16,9 +16,9 @@ from sidecar.bench.options import CHOICES, FAULTS, SCENARIOS, Options
 
 # The sizes of a run: option, accepted values, help. Defaults come from Options.
 SIZES = (
-    ("requests", click.IntRange(10), "passthrough: requests per side."),
+    ("requests", click.IntRange(10), "passthrough without wrk: requests per side."),
     ("jobs", click.IntRange(2), "ingest, deliver, memory: webhooks / jobs."),
-    ("senders", click.IntRange(1, 256), "Concurrent keep-alive connections."),
+    ("senders", click.IntRange(1, 256), "Keep-alive connections (wrk: passthrough only)."),
     ("workers", click.IntRange(1, 32), "Worker processes per side."),
     ("concurrency", click.IntRange(1, 1000), "Deliveries in flight per n8n-sidecar worker."),
     ("rate", click.FloatRange(1, 100000), "e2e and switch: steady webhooks per second."),

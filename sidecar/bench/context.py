@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
 from sidecar.backend.keys import keys_for
 from sidecar.bench.options import Options
 from sidecar.bench.progress import Progress
+from sidecar.bench.tools import Found, find
 from sidecar.harness.n8n_standin import Upstream
 from sidecar.harness.ports import free_port
 from sidecar.harness.processes import Processes
@@ -47,6 +48,15 @@ class Bench:
     settings: Settings
     client: redis.Redis
     progress: Progress
+    tools: dict[str, Found] = field(default_factory=dict)  # looked up once per run
+
+    def tool(self, name: str) -> Found:
+        """wrk or bullmq (`tools.find`): found, or installed unless this is a smoke run;
+        what happened is said once per run."""
+        if name not in self.tools:
+            self.tools[name] = find(name, not self.options.smoke, self.progress.say)
+            self.progress.say(self.tools[name].note)
+        return self.tools[name]
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment of a sidecar / RQ child process; SIDECAR_* of ours pass through."""

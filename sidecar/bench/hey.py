@@ -5,15 +5,13 @@ into CrowdFigures."""
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 
 from sidecar.bench.crowd import BODY, HOST, CrowdFigures
+from sidecar.bench.tools import apt_install
 
-INSTALL_SECONDS = 300
 TOTAL = re.compile(r"^\s*Total:\s+([\d.]+) secs", re.MULTILINE)
 SLOWEST = re.compile(r"^\s*Slowest:\s+([\d.]+) secs", re.MULTILINE)
 PERCENT = re.compile(r"^\s*(\d+)% in ([\d.]+) secs", re.MULTILINE)
@@ -26,18 +24,10 @@ def find_hey(install: bool, say: Callable[[str], None]) -> str | None:
     found = shutil.which("hey")
     if found or not install:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        say("hey is not installed and cannot be installed here (needs root and apt-get)")
-        return None
     say("hey is not installed: apt-get install -y hey")
-    command = ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=120", "hey"]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_SECONDS)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        say(f"apt-get install hey failed: {exc}")
-        return None
-    if done.returncode != 0:
-        say(f"apt-get install hey failed: {(done.stderr or done.stdout).strip()[-300:]}")
+    failed = apt_install("hey")
+    if failed:
+        say(f"apt-get install hey failed: {failed}")
     return shutil.which("hey")
 
 

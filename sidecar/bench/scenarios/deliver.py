@@ -1,5 +1,6 @@
 """Deliver: jobs delivered to the upstream per second by `workers` n8n-sidecar worker
-processes, against vanilla RQ `SimpleWorker` processes on the same jobs and upstream.
+processes, against vanilla RQ `SimpleWorker` processes on the same jobs and upstream, and
+against the seed's stack: BullMQ `Worker` processes (`seed_delivery`; skipped without node).
 The rate is first to last delivery at the upstream ("steady"), and spawn to exit ("wall").
 Target: >= 1,000/s (seed spec), goal 2,000/s."""
 
@@ -18,6 +19,7 @@ from sidecar.bench.errors import BenchError
 from sidecar.bench.jobs import captured_webhook, prefill, waiting_jobs
 from sidecar.bench.load import SEQUENCE
 from sidecar.bench.report import Outcome, Row, per_second
+from sidecar.bench.seed_delivery import seed_delivery
 from sidecar.bench.stats import ratio
 from sidecar.bench.usage import reaped_children_cpu_seconds, rss_mb
 
@@ -127,8 +129,29 @@ def run_side(
     }
 
 
+def seed_rows(ours: dict, seed: dict) -> list[Row]:
+    """Rate and CPU against the seed stack's BullMQ workers (a note when skipped)."""
+    if "skipped" in seed:
+        return [Row("against the seed stack (BullMQ Worker)", "", f"skipped: {seed['skipped']}")]
+    label = f"{seed['workers']} x {seed['label']}"
+    return [
+        Row(
+            "delivered jobs/s, against the seed stack",
+            per_second(ours["rate_per_s"]),
+            f"{per_second(seed['rate_per_s'])} {label}",
+            ratio(ours["rate_per_s"], seed["rate_per_s"]),
+        ),
+        Row(
+            "worker CPU per job, against the seed stack",
+            f"{ours['worker_cpu_us_per_job']:,.0f} us",
+            f"{seed['worker_cpu_us_per_job']:,.0f} us BullMQ Worker",
+            ratio(ours["worker_cpu_us_per_job"], seed["worker_cpu_us_per_job"]),
+        ),
+    ]
+
+
 def rows(ours: dict, rq: dict) -> list[Row]:
-    """The table rows."""
+    """The table rows against vanilla RQ."""
     return [
         Row(
             f"delivered jobs/s, {ours['workers']} workers",
@@ -168,8 +191,23 @@ def both_sides(bench: Bench, count: int, workers: int) -> tuple[dict, dict]:
     return ours, rq
 
 
+def seed_side(bench: Bench, count: int, workers: int) -> dict:
+    """The seed stack's BullMQ workers on `count` jobs; {"skipped": why} without bullmq."""
+    found = bench.tool("bullmq")
+    if found.path is None:
+        return {"skipped": found.note}
+    return seed_delivery(bench, found.path, count, workers)
+
+
 def run(bench: Bench) -> Outcome:
-    """Ours, then vanilla RQ, on the same number of jobs."""
-    ours, rq = both_sides(bench, bench.options.jobs, bench.options.workers)
-    figures = {"sidecar": ours, "rq": rq, "ratio": ratio(ours["rate_per_s"], rq["rate_per_s"])}
-    return Outcome("deliver", rows(ours, rq), figures)
+    """Ours, then vanilla RQ, then the seed stack's BullMQ workers, on the same jobs."""
+    count, workers = bench.options.jobs, bench.options.workers
+    ours, rq = both_sides(bench, count, workers)
+    seed = seed_side(bench, count, workers)
+    figures = {
+        "sidecar": ours,
+        "rq": rq,
+        "seed_stack": seed,
+        "ratio": ratio(ours["rate_per_s"], rq["rate_per_s"]),
+    }
+    return Outcome("deliver", rows(ours, rq) + seed_rows(ours, seed), figures)

@@ -12,12 +12,14 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from sidecar.bench.context import QUEUE, Bench
-from sidecar.bench.jobs import prefill
+from sidecar.bench.context import NO_LIMIT, QUEUE, Bench
+from sidecar.bench.errors import BenchError
+from sidecar.bench.jobs import prefill, waiting_jobs
+from sidecar.bench.load import send_closed_loop
 from sidecar.bench.report import Outcome, Row
 from sidecar.bench.scenarios.deliver import both_sides
-from sidecar.bench.scenarios.ingest import through_gateway
 from sidecar.bench.stats import ratio
+from sidecar.bench.usage import gateway_rss
 from sidecar.capture import CapturedRequest
 from sidecar.queues.jobs import DELIVER_FUNC, JOB_PREFIX, queue_key
 
@@ -77,9 +79,25 @@ def redis_bytes(bench: Bench, count: int) -> dict:
     }
 
 
+def gateway_after_ingest(bench: Bench, count: int) -> dict[str, float]:
+    """RSS of a queue-mode gateway (master and worker) after `count` webhooks."""
+    opts = bench.options
+    gateway = bench.start_gateway(SIDECAR_MODE="queue", SIDECAR_USER_RATE_LIMIT=NO_LIMIT)
+    try:
+        with bench.progress.counting("into the gateway", count, "webhooks") as counter:
+            send_closed_loop(gateway.port, count, opts.senders, opts.timeout, counter, 202)
+        rss = gateway_rss(gateway.proc.pid)
+    finally:
+        bench.procs.stop(gateway.proc)
+    stored = waiting_jobs(bench.client)
+    if stored != count:
+        raise BenchError(f"the gateway answered 202 {count} times but stored {stored}")
+    return rss
+
+
 def resident(bench: Bench, count: int) -> dict:
     """Gateway RSS after `count` webhooks; peak worker RSS delivering them, ours and RQ's."""
-    gateway = through_gateway(bench, count)
+    gateway = gateway_after_ingest(bench, count)
     bench.reset()
     ours, rq = both_sides(bench, count, 1)
     return {
