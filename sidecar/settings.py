@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     gateway_workers: Count = Field(1, alias="SIDECAR_GATEWAY_WORKERS")
     gateway_threads: Count = Field(32, alias="SIDECAR_GATEWAY_THREADS")
     shutdown_grace_seconds: Seconds = Field(30, alias="SIDECAR_SHUTDOWN_GRACE_SECONDS")
+    header_timeout_seconds: Seconds = Field(10, alias="SIDECAR_HEADER_TIMEOUT_SECONDS")
+    body_timeout_seconds: Seconds = Field(30, alias="SIDECAR_BODY_TIMEOUT_SECONDS")
+    max_connections: Count = Field(2000, alias="SIDECAR_MAX_CONNECTIONS")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", alias="SIDECAR_LOG_LEVEL"
     )
