@@ -12,6 +12,7 @@ from sidecar.backend.keys import keys_for
 from sidecar.errors import BackendUnavailable
 from sidecar.gateway_metrics import REQUESTS, path_class
 from sidecar.http import api, dlq_api, health, jobs_api, metrics, mode_api, openapi
+from sidecar.http.asgi import GatewayASGI
 from sidecar.http.errors import error_answer
 from sidecar.http.state import SidecarState, current_state, install_state, state_of
 from sidecar.http.webhooks import WebhookGateway
@@ -51,6 +52,13 @@ def create_app(settings: Settings) -> Flask:
     app.after_request(_stamp_response)
     app.wsgi_app = WebhookGateway(app.wsgi_app, state)  # type: ignore[method-assign]
     return app
+
+
+def create_asgi_app(settings: Settings) -> tuple[GatewayASGI, Flask]:
+    """The gateway as served (ADR-007): the ASGI app, webhooks on the event loop, and the
+    Flask app it mounts for everything else (returned too, for the mode monitor)."""
+    flask_app = create_app(settings)
+    return GatewayASGI(flask_app, state_of(flask_app)), flask_app
 
 
 def build_state(settings: Settings) -> SidecarState:

@@ -200,6 +200,66 @@ def _body_is_delimited(environ: dict) -> bool:
     return chunked or bool(environ.get("wsgi.input_terminated"))
 
 
+def scope_environ(scope: dict) -> dict:
+    """The WSGI environment keys capture reads, built from an ASGI `scope` the way gunicorn
+    builds them: the request target as on the request line, headers as HTTP_* (names with
+    '_' dropped, repeats joined with ','), Content-Type/-Length apart, peer and scheme. The
+    body is not part of it (see `capture_parts`)."""
+    environ: dict = {
+        "REQUEST_METHOD": scope["method"],
+        "RAW_URI": scope_target(scope),
+        "PATH_INFO": scope.get("path", ""),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "REMOTE_ADDR": (scope.get("client") or ("", 0))[0],
+        "SERVER_NAME": (scope.get("server") or ("", 0))[0],
+    }
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if "_" in name:
+            continue  # gunicorn's header_map=drop: ambiguous with '-' once in the environment
+        key = name.upper().replace("-", "_")
+        key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def scope_target(scope: dict) -> str:
+    """The request target of an ASGI `scope` as on the request line (the gateway's protocol
+    keeps it in scope["sidecar.target"]; else raw_path and query_string)."""
+    target = scope.get("sidecar.target")
+    if target is None:
+        query = scope.get("query_string", b"")
+        target = scope.get("raw_path") or scope["path"].encode()
+        target += b"?" + query if query else b""
+    return target.decode("latin-1")
+
+
+def declared_length(environ: dict, limit: int) -> int | None:
+    """The declared Content-Length (None when absent); PayloadTooLarge above `limit`."""
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
+    return int(declared) if declared.isdigit() else None
+
+
+def capture_parts(
+    environ: dict, body: bytes, trusted_proxies: Sequence[Network] = ()
+) -> CapturedRequest:
+    """A CapturedRequest from an environment (see `scope_environ`) and a body already read."""
+    path, query = raw_target(environ)
+    route_path = canonical_path(path)
+    headers = forwarded_headers(environ, end_to_end_headers(environ), trusted_proxies)
+    return CapturedRequest(
+        method=environ["REQUEST_METHOD"].upper(),
+        path=path,
+        query=query,
+        headers=headers,
+        body=body,
+        route_path=route_path,
+    )
+
+
 def capture(
     environ: dict, max_body_bytes: int, trusted_proxies: Sequence[Network] = ()
 ) -> CapturedRequest:

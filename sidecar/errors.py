@@ -172,6 +172,14 @@ class PayloadTooLarge(Rejected):
     code = "payload_too_large"
 
 
+class RequestTimeout(Rejected):
+    """The sender did not send its headers or body within the read deadline
+    (SIDECAR_HEADER_TIMEOUT_SECONDS, SIDECAR_BODY_TIMEOUT_SECONDS)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class ServiceUnavailable(Rejected):
     """Neither n8n nor Redis can take the request; the sender should retry."""
 

@@ -119,7 +119,7 @@ class Ingress:
         try:
             return self.passthrough(captured)
         except UpstreamNotReached as exc:
-            raise _both_down(exc) from None
+            raise both_down(exc) from None
 
     def _passthrough_or_enqueue(
         self, captured: CapturedRequest, queue_route: Route | None
@@ -138,13 +138,13 @@ class Ingress:
         try:
             queued = self.enqueue(captured, route)
         except BackendUnavailable:
-            raise _both_down(cause) from None
+            raise both_down(cause) from None
         log.warning("%s: webhook queued as job %s", redact(str(cause)), queued.job_id)
         FALLBACKS.labels(to="queue").inc()
         return queued
 
 
-def _both_down(cause: UpstreamError) -> ServiceUnavailable:
+def both_down(cause: UpstreamError) -> ServiceUnavailable:
     """The 503 the sender gets when neither n8n nor Redis can take the webhook; the
     details (internal addresses) go to the log only."""
     log.warning("n8n and Redis both unusable: %s", redact(str(cause)))

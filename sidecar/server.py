@@ -1,4 +1,6 @@
-"""Run the gateway under gunicorn's threaded workers (never Flask's development server)."""
+"""Run the gateway under gunicorn (never Flask's development server): each worker process
+an event loop serving the ASGI app (ADR-007, sidecar/gateway_protocol.py); gunicorn stays the
+supervisor (graceful timeout, heartbeat, `child_exit` for multi-process metrics)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 from prometheus_client import values as prometheus_values
 
+from sidecar.gateway_protocol import GatewayWorker
 from sidecar.logs import configure_logging
 from sidecar.settings import Settings
 
@@ -17,7 +20,7 @@ SHARED_MEMORY_DIR = "/dev/shm"  # gunicorn's advice for its heartbeat files (in 
 
 
 class GatewayServer(BaseApplication):
-    """A gunicorn application serving `create_app(settings)`."""
+    """A gunicorn application serving `create_asgi_app(settings)` with GatewayWorker."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -28,10 +31,9 @@ class GatewayServer(BaseApplication):
         s = self.settings
         options = {
             "bind": f"{s.host}:{s.port}",
-            "worker_class": "gthread",
+            "worker_class": GatewayWorker,
             "workers": s.gateway_workers,
-            "threads": s.gateway_threads,
-            "timeout": 30,  # heartbeat only: gthread keeps beating during long requests
+            "timeout": 30,  # heartbeat only: the event loop keeps beating during long requests
             "graceful_timeout": math.ceil(s.shutdown_grace_seconds),
             "keepalive": 5,
             "loglevel": s.log_level.lower(),
@@ -48,11 +50,11 @@ class GatewayServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        """Build the WSGI app in each worker."""
-        from sidecar.app import create_app, start_monitor
+        """Build the ASGI app in each worker."""
+        from sidecar.app import create_asgi_app, start_monitor
 
-        app = create_app(self.settings)
-        start_monitor(app)
+        app, flask_app = create_asgi_app(self.settings)
+        start_monitor(flask_app)
         return app
 
 

@@ -52,6 +52,10 @@ class LocalModeStore:
         """The effective mode."""
         return self._view
 
+    def peek(self) -> ModeView:
+        """The effective mode (in memory: never waits)."""
+        return self._view
+
     def invalidate(self) -> None:
         """Nothing is cached."""
 

@@ -153,6 +153,12 @@ class ModeStore:
         finally:
             self._refreshing.release()
 
+    def peek(self) -> ModeView | None:
+        """The cached view while it is fresh, else None; never waits (the event loop's read:
+        on None it calls current() in a worker thread)."""
+        cached = self._cached
+        return cached[1] if cached is not None and time.monotonic() < cached[0] else None
+
     def invalidate(self) -> None:
         """Forget the cached view, so the next current() reads Redis."""
         self._cached = None

@@ -1,0 +1,81 @@
+"""Reading a request and writing an answer on the event loop (ASGI messages): the body
+under its size limit and read deadline, JSON answers, and n8n's answer streamed as it comes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from sidecar.errors import PayloadTooLarge, RequestTimeout, UpstreamError
+from sidecar.redact import redact
+from sidecar.upstream_async import AsyncUpstreamResponse
+
+log = logging.getLogger("sidecar.http")
+
+Receive = Callable[[], Awaitable[dict]]
+Send = Callable[[dict], Awaitable[None]]
+CLOSE = (b"connection", b"close")
+
+
+class SenderGone(Exception):
+    """The sender closed the connection before its request was complete."""
+
+
+async def read_body(receive: Receive, declared: int | None, limit: int, deadline: float) -> bytes:
+    """The whole request body: PayloadTooLarge past `limit` bytes, RequestTimeout when it is
+    not all there within `deadline` seconds, SenderGone if the sender left."""
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(deadline):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise SenderGone()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"request body is over the {limit}-byte limit")
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+    except TimeoutError:
+        got = f"{size} of {declared}" if declared is not None else f"{size}"
+        raise RequestTimeout(
+            f"the request body was not received within {deadline:g} s ({got} bytes came)"
+        ) from None
+
+
+async def send_json(
+    send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A JSON answer in one message."""
+    data = json.dumps(body).encode()
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def stream_answer(
+    send: Send, answer: AsyncUpstreamResponse, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """n8n's answer: its status and headers, then each chunk of its body as it arrives
+    (an SSE event reaches the sender when n8n sends it). A body n8n breaks off is cut off
+    for the sender too (the connection closes without the last chunk)."""
+    head = [*answer.headers, *headers]
+    try:
+        await send({"type": "http.response.start", "status": answer.status, "headers": head})
+        async for chunk in answer.iter_body():
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except UpstreamError as exc:
+        log.warning("n8n's answer broke off: %s", redact(str(exc)))
+        return
+    finally:
+        answer.close()
+    await send({"type": "http.response.body", "body": b""})
