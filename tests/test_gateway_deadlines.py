@@ -1,0 +1,154 @@
+"""The event-driven gateway (ADR-007) against a real server process: senders that trickle
+their headers or body are closed at the read deadlines while a normal webhook is answered;
+the connection cap answers 503 + Retry-After; a long-lived SSE answer under /mcp/* reaches
+the sender event by event; slow n8n answers do not queue behind each other."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.sidecar_processes import Gateway
+from tests.support.raw_http import raw_request
+
+TRICKLERS = 40
+
+
+def connect(port: int) -> socket.socket:
+    """A connected socket to the gateway (5 s timeouts)."""
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the gateway sends until it closes the connection."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return data
+
+
+def trickle(sockets: list[socket.socket], stop: threading.Event, byte: bytes = b"x") -> None:
+    """Send one byte to every socket every 0.2 s until `stop` (or the socket is closed)."""
+    alive = list(sockets)
+    while alive and not stop.wait(0.2):
+        for sock in list(alive):
+            try:
+                sock.sendall(byte)
+            except OSError:
+                alive.remove(sock)
+
+
+def test_tricklers_are_closed_at_the_deadlines_while_a_webhook_is_answered(
+    procs, n8n: FakeN8n
+) -> None:
+    gateway: Gateway = procs.gateway(
+        N8N_URL=n8n.url,
+        SIDECAR_MODE="single",
+        SIDECAR_HEADER_TIMEOUT_SECONDS=1.5,
+        SIDECAR_BODY_TIMEOUT_SECONDS=1.5,
+    )
+    headers = [connect(gateway.port) for _ in range(TRICKLERS)]
+    for sock in headers:
+        sock.sendall(b"POST /webhook/slowloris HTTP/1.1\r\nHost: x\r\nX-Trickle: ")
+    bodies = [connect(gateway.port) for _ in range(TRICKLERS)]
+    for sock in bodies:
+        sock.sendall(b"POST /webhook/slowbody HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=trickle, args=(headers, stop, b"a"), daemon=True),
+        threading.Thread(target=trickle, args=(bodies, stop), daemon=True),
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)
+        answered = time.monotonic()
+        response = requests.post(f"{gateway.url}/webhook/echo/normal", data=b"{}", timeout=5)
+        assert response.status_code == 200
+        assert time.monotonic() - answered < 1.0  # not behind the tricklers
+        header_answers = [read_all(sock) for sock in headers]
+        body_answers = [read_all(sock) for sock in bodies]
+        closed_after = time.monotonic() - started
+    finally:
+        stop.set()
+        for sock in headers + bodies:
+            sock.close()
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in header_answers), header_answers[:3]
+    assert all(b'"request_timeout"' in a for a in header_answers)
+    assert all(a.startswith(b"HTTP/1.1 408 ") for a in body_answers), body_answers[:3]
+    assert all(b'"request_timeout"' in a for a in body_answers)
+    assert closed_after < 5  # at the 1.5 s deadlines, not when the senders gave up
+    assert not any(r.path.startswith("/webhook/slow") for r in n8n.received)
+
+
+def test_a_connection_over_the_cap_gets_503_with_retry_after(procs, n8n: FakeN8n) -> None:
+    gateway: Gateway = procs.gateway(
+        N8N_URL=n8n.url, SIDECAR_MODE="single", SIDECAR_MAX_CONNECTIONS=5
+    )
+    held = [connect(gateway.port) for _ in range(5)]
+    try:
+        time.sleep(0.3)  # accepted by the server
+        refused = raw_request(gateway.port, "POST", "/webhook/over-the-cap", b"{}")
+        assert refused.status == 503
+        assert refused.getheader("Retry-After") == "5"
+        assert json.loads(refused.body)["error"] == "service_unavailable"
+        assert "message" in json.loads(refused.body)
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert raw_request(gateway.port, "POST", "/webhook/echo/under-the-cap", b"{}").status == 200
+    webhooks = [r.path for r in n8n.received if r.path.startswith("/webhook/")]
+    assert webhooks == ["/webhook/echo/under-the-cap"]
+
+
+def test_a_long_lived_sse_answer_reaches_the_sender_event_by_event(procs, n8n: FakeN8n) -> None:
+    events = [f'id: {n}\nevent: message\ndata: {{"n": {n}}}\n\n'.encode() for n in range(3)]
+    sse_headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
+    n8n.script("/mcp/tools/sse", [Reply(headers=sse_headers, chunks=events, chunk_delay=2.0)])
+    gateway: Gateway = procs.gateway(N8N_URL=n8n.url, SIDECAR_MODE="single")
+
+    started = time.monotonic()
+    arrivals: list[tuple[float, bytes]] = []
+    with requests.get(f"{gateway.url}/mcp/tools/sse", stream=True, timeout=15) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        buffered = b""
+        for chunk in response.iter_content(chunk_size=None):
+            buffered += chunk
+            while b"\n\n" in buffered:
+                event, buffered = buffered.split(b"\n\n", 1)
+                arrivals.append((time.monotonic() - started, event + b"\n\n"))
+    assert [event for _, event in arrivals] == events
+    first, second, third = (at for at, _ in arrivals)
+    assert first < 1.5  # before n8n sends the second, 2 s later
+    assert second >= 1.9 and third >= 3.9
+
+
+def test_slow_n8n_answers_are_waited_for_side_by_side(procs, n8n: FakeN8n) -> None:
+    n8n.script("/webhook/one-second", [Reply(200, body={"ok": True}, delay=1.0)])
+    gateway: Gateway = procs.gateway(N8N_URL=n8n.url, SIDECAR_MODE="single")
+    senders = 200
+
+    def post(_: int) -> int:
+        return requests.post(
+            f"{gateway.url}/webhook/one-second", data=b"{}", timeout=30
+        ).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=senders) as pool:
+        statuses = list(pool.map(post, range(senders)))
+    elapsed = time.monotonic() - started
+    assert statuses == [200] * senders
+    # one thread per request (the old 32 threads) would take >= 7 s; side by side ~1 s
+    assert elapsed < 4.0, f"{senders} one-second answers took {elapsed:.1f} s"
