@@ -49,6 +49,11 @@ def admit(script: Script, client: redis.Redis, admission: Admission) -> None:
     BackendUnavailable."""
     with translate():
         reply = script(keys=script_keys(admission), args=script_args(admission), client=client)
+    outcome_of(reply)
+
+
+def outcome_of(reply: list) -> None:
+    """Raise what ingest.lua's `reply` refused: Duplicate, RateLimited or QueueFull."""
     outcome = reply[0]
     if outcome == b"duplicate":
         raise Duplicate(reply[1].decode())

@@ -84,6 +84,10 @@ class MemoryWatch:
         self.client, self.percent, self.clock = client, percent, clock
         self._full, self._next = False, 0.0
 
+    def due(self) -> bool:
+        """Whether the next full() asks Redis (the event loop then calls it in a thread)."""
+        return self.clock() >= self._next
+
     def full(self) -> bool:
         """The last answer, refreshed when due; a failed check keeps it."""
         now = self.clock()

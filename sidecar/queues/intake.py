@@ -78,18 +78,8 @@ class Intake:
         """Guard and store `captured` on its `route`'s queue (None: matched here);
         Duplicate, RateLimited or BackendUnavailable."""
         route = route or self.routes.match(captured.resolved_path())
-        queue = route.queue
-        job_id = new_job_id()
-        window = self._window(captured, route, queue)
-        admission = Admission(
-            queue=queue,
-            job_id=job_id,
-            claim=claim_key(queue, dedup_id(captured, route.rule.dedup_key)),
-            claim_seconds=self.claim_seconds,
-            window=window,
-            fields=self._webhook_fields(captured, queue),
-            **self.room(),
-        )
+        admission, window = self.admission_for(captured, route, self.memory.full())
+        queue = admission.queue
         try:
             self.store(admission)
         except Duplicate as exc:
@@ -99,7 +89,27 @@ class Intake:
             user = window.user if window else ""
             self.refusals.event("rate_limited", queue, None, captured.path, user=user)
             raise
-        return Queued(job_id=job_id, queue=queue)
+        return Queued(job_id=admission.job_id, queue=queue)
+
+    def admission_for(
+        self, captured: CapturedRequest, route: Route, memory_full: bool
+    ) -> tuple[Admission, UserWindow | None]:
+        """The Admission of webhook `captured` on `route` (a fresh job id, its dedup claim,
+        its user's window, its sealed job hash) and that window; no Redis call (the sync
+        and the event loop's intake share it)."""
+        queue = route.queue
+        window = self._window(captured, route, queue)
+        admission = Admission(
+            queue=queue,
+            job_id=new_job_id(),
+            claim=claim_key(queue, dedup_id(captured, route.rule.dedup_key)),
+            claim_seconds=self.claim_seconds,
+            window=window,
+            fields=self._webhook_fields(captured, queue),
+            max_waiting=self.settings.max_waiting,
+            memory_full=memory_full,
+        )
+        return admission, window
 
     def enqueue_typed(self, operation: str, data: dict, key: str | None) -> Queued:
         """Store a validated typed job of `operation` on its queue (durable ack and queue room
