@@ -2,15 +2,14 @@
 passthrough on aiohttp (sidecar/upstream_async.py) so that no thread waits for n8n.
 
 The decisions are the sync Ingress's own (same guards, same fallbacks, same metrics); only
-the two ways out differ: `AsyncUpstream.send` for passthrough, and the intake's one Redis
-round trip run in a worker thread (`asyncio.to_thread`: short, bounded by Redis's socket
-timeouts) for enqueue. The mode and the n8n circuit are read by the caller from values
-refreshed off the loop (sidecar/http/asgi_mode.py).
+the two ways out differ: `AsyncUpstream.send` for passthrough, and `AsyncIntake.enqueue`
+(sidecar/queues/intake_async.py: the intake's one round trip through redis.asyncio). The
+mode and the n8n circuit are read by the caller without waiting on the loop
+(sidecar/http/asgi_mode.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sidecar.capture import CapturedRequest
@@ -25,6 +24,7 @@ from sidecar.gateway_metrics import (
 from sidecar.guards.signature import verify_secret, verify_signature
 from sidecar.ingress import PASSTHROUGH_METHODS, QUEUED_PATH_PREFIX, Ingress, both_down
 from sidecar.queues.intake import Queued
+from sidecar.queues.intake_async import AsyncIntake
 from sidecar.redact import redact
 from sidecar.routes import Route
 from sidecar.upstream_async import AsyncUpstream, AsyncUpstreamResponse
@@ -34,10 +34,13 @@ log = logging.getLogger("sidecar.ingress")
 
 class AsyncIngress:
     """Decides per webhook as `ingress` does. Parameters: `ingress` (the sync Ingress: its
-    routes, intake and counters), `upstream` (the loop's n8n client)."""
+    routes and counters), `upstream` (the loop's n8n client), `intake` (the loop's intake;
+    None without Redis)."""
 
-    def __init__(self, ingress: Ingress, upstream: AsyncUpstream) -> None:
-        self.sync, self.upstream = ingress, upstream
+    def __init__(
+        self, ingress: Ingress, upstream: AsyncUpstream, intake: AsyncIntake | None
+    ) -> None:
+        self.sync, self.upstream, self.intake = ingress, upstream, intake
 
     async def handle(
         self, captured: CapturedRequest, mode: str, circuit_open: bool
@@ -53,7 +56,7 @@ class AsyncIngress:
         if rule.secret is not None:
             verify_secret(captured, rule.secret)
         queueable = (
-            self.sync.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not rule.sync
+            self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not rule.sync
         )
         if queueable and (mode == "queue" or circuit_open):
             return await self._enqueue_or_passthrough(captured, route)
@@ -71,9 +74,9 @@ class AsyncIngress:
         return answer
 
     async def enqueue(self, captured: CapturedRequest, route: Route) -> Queued:
-        """Store the webhook under its `route` (the intake's one round trip, off the loop)."""
-        assert self.sync.intake is not None
-        queued = await asyncio.to_thread(self.sync.intake.enqueue, captured, route)
+        """Store the webhook under its `route`; BackendUnavailable when Redis cannot take it."""
+        assert self.intake is not None
+        queued = await self.intake.enqueue(captured, route)
         ENQUEUED.labels(queue=queued.queue).inc()
         return queued
 

@@ -5,7 +5,8 @@ Flask's test client and sidecar/wsgi.py use) are captured from the ASGI scope wi
 capture.py's logic, their body read under the size limit and SIDECAR_BODY_TIMEOUT_SECONDS,
 and handed to the AsyncIngress; n8n's answer is streamed back chunk by chunk. Health,
 /metrics, /v1, /status and /openapi.json go to the Flask app through a2wsgi (a small thread
-pool, SIDECAR_GATEWAY_THREADS). The lifespan opens and closes the loop's n8n client.
+pool, SIDECAR_GATEWAY_THREADS). The lifespan opens and closes the loop's n8n client and
+closes the loop's Redis connections.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
+from sidecar.backend.async_connection import async_twin
 from sidecar.capture import capture_parts, declared_length, raw_target, scope_environ
 from sidecar.gateway_metrics import REQUESTS, path_class
 from sidecar.http.asgi_io import (
@@ -32,6 +34,7 @@ from sidecar.http.state import SidecarState
 from sidecar.http.webhooks import METHODS, PATH_STARTS
 from sidecar.ingress_async import AsyncIngress
 from sidecar.queues.intake import Queued
+from sidecar.queues.intake_async import AsyncIntake
 from sidecar.route_path import canonical_path
 from sidecar.upstream_async import AsyncUpstream
 
@@ -48,7 +51,9 @@ class GatewayASGI:
         self.upstream = AsyncUpstream(
             state.settings.n8n_url, state.settings.upstream_timeout_seconds
         )
-        self.ingress = AsyncIngress(state.ingress, self.upstream)
+        intake = state.intake
+        self.intake = AsyncIntake(intake, async_twin(intake.client)) if intake else None
+        self.ingress = AsyncIngress(state.ingress, self.upstream, self.intake)
         self.mode = LoopModeView(state.store, state.ingress.circuit_open)
         self.record_webhook = state.counters.record_webhook
 
@@ -71,6 +76,8 @@ class GatewayASGI:
             elif message["type"] == "lifespan.shutdown":
                 await self.mode.stop()
                 await self.upstream.close()
+                if self.intake is not None:
+                    await self.intake.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
