@@ -21,6 +21,7 @@ from sidecar.guards.dedup import claim_key
 from sidecar.guards.ratelimit import UserWindow
 from sidecar.queues import jobs
 from sidecar.queues.admission import Admission, admit
+from sidecar.queues.backpressure import QueueFull
 from sidecar.queues.intake import Intake
 from sidecar.queues.jobhash import JobHash
 from sidecar.queues.jobs import build_job, new_job_id, persist, queue_key
@@ -206,3 +207,22 @@ def test_timestamps_are_in_rqs_format(monkeypatch: pytest.MonkeyPatch, micros: i
     moment = datetime(2026, 1, 2, 3, 4, 5, micros, tzinfo=UTC)
     monkeypatch.setattr(jobs, "datetime", type("Frozen", (), {"now": lambda tz: moment}))
     assert jobs.rq_now() == utcformat(moment)
+
+
+def test_a_full_queue_is_refused_with_the_number_waiting(
+    rdb: redis.Redis, settings: Settings
+) -> None:
+    script, job_hash = Scripts(rdb).ingest, JobHash(settings)
+    fields = job_hash.fields(QUEUE, PAYLOAD, "POST /webhook/x")
+
+    def admission(max_waiting: int, memory_full: bool = False) -> Admission:
+        return Admission(QUEUE, new_job_id(), None, 0, None, fields, max_waiting, memory_full)
+
+    for _ in range(3):
+        admit(script, rdb, admission(max_waiting=3))
+    with pytest.raises(QueueFull) as full:
+        admit(script, rdb, admission(max_waiting=3))
+    assert full.value.waiting == 3  # what Retry-After is computed from
+    with pytest.raises(QueueFull):
+        admit(script, rdb, admission(max_waiting=0, memory_full=True))
+    assert rdb.llen(queue_key(QUEUE)) == 3
