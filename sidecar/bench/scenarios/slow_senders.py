@@ -99,15 +99,29 @@ def rows(ours: dict, direct: dict, crowd: int) -> list[Row]:
     return table
 
 
+def deadline_seconds(trickle_seconds: float) -> float:
+    """The gateway's read deadlines for a trickle of `trickle_seconds`: the defaults (10 s
+    headers, 30 s body) when they fit, else a third of the trickle (at least 0.5 s)."""
+    return min(10.0, max(0.5, round(trickle_seconds / 3, 1)))
+
+
 def run(bench: Bench) -> Outcome:
     """The trickle straight to the upstream, then against a single-mode gateway."""
     crowd, seconds = bench.options.crowd, bench.options.crowd_seconds
     raise_open_files(crowd)
-    gateway = bench.start_gateway(SIDECAR_MODE="single")
+    deadline = f"{deadline_seconds(seconds):g}"  # shorter than the trickle, so it can close them
+    gateway = bench.start_gateway(
+        SIDECAR_MODE="single",
+        SIDECAR_HEADER_TIMEOUT_SECONDS=deadline,
+        SIDECAR_BODY_TIMEOUT_SECONDS=deadline,
+    )
     try:
         bench.progress.say(f"slow-senders: {crowd:,} tricklers for {seconds:g} s straight to n8n")
         direct = measure(bench, bench.upstream.port)
-        bench.progress.say(f"slow-senders: {crowd:,} tricklers for {seconds:g} s to the gateway")
+        bench.progress.say(
+            f"slow-senders: {crowd:,} tricklers for {seconds:g} s to the gateway "
+            f"(header and body deadlines {deadline} s)"
+        )
         ours = measure(bench, gateway.port)
     finally:
         bench.procs.stop(gateway.proc)
