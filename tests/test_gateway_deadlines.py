@@ -152,3 +152,50 @@ def test_slow_n8n_answers_are_waited_for_side_by_side(procs, n8n: FakeN8n) -> No
     assert statuses == [200] * senders
     # one thread per request (the old 32 threads) would take >= 7 s; side by side ~1 s
     assert elapsed < 4.0, f"{senders} one-second answers took {elapsed:.1f} s"
+
+
+def sse_upstream(closed: threading.Event) -> tuple[socket.socket, int]:
+    """An upstream that streams an SSE event every 0.2 s for 30 s under /mcp/ (and answers
+    anything else, e.g. the health probes, with an empty 200); sets `closed` when its peer
+    (the gateway) closes the stream."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def stream(conn: socket.socket) -> None:
+        try:
+            if b"/mcp/" not in conn.recv(65536).split(b"\r\n", 1)[0]:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
+            conn.sendall(b"Transfer-Encoding: chunked\r\n\r\n")
+            for n in range(150):
+                event = f"data: {n}\n\n".encode()
+                conn.sendall(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+                time.sleep(0.2)
+        except OSError:
+            closed.set()
+        finally:
+            conn.close()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=stream, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+def test_a_sender_leaving_an_sse_stream_closes_it_upstream(procs) -> None:
+    closed = threading.Event()
+    server, port = sse_upstream(closed)
+    gateway: Gateway = procs.gateway(N8N_URL=f"http://127.0.0.1:{port}", SIDECAR_MODE="single")
+    try:
+        with requests.get(f"{gateway.url}/mcp/tools/sse", stream=True, timeout=10) as response:
+            first = next(response.iter_content(chunk_size=None))
+            assert first.startswith(b"data: 0")
+        assert closed.wait(10), "the stream from n8n outlived its sender"
+    finally:
+        server.close()

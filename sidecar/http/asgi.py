@@ -110,7 +110,7 @@ class GatewayASGI:
                 job = [(b"x-sidecar-job-id", outcome.job_id.encode())]
                 return await send_json(send, 202, outcome.body(), [*job, *stamp])
             status = outcome.status
-            await stream_answer(send, outcome, stamp)
+            await stream_answer(send, receive, outcome, stamp)
         finally:
             REQUESTS.labels(path_class(scope["path"]), method, mode, str(status)).inc()
 

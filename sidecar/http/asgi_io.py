@@ -4,6 +4,7 @@ under its size limit and read deadline, JSON answers, and n8n's answer streamed 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -62,11 +63,33 @@ async def send_json(
 
 
 async def stream_answer(
-    send: Send, answer: AsyncUpstreamResponse, headers: list[tuple[bytes, bytes]]
+    send: Send, receive: Receive, answer: AsyncUpstreamResponse, headers: list[tuple[bytes, bytes]]
 ) -> None:
     """n8n's answer: its status and headers, then each chunk of its body as it arrives
-    (an SSE event reaches the sender when n8n sends it). A body n8n breaks off is cut off
-    for the sender too (the connection closes without the last chunk)."""
+    (an SSE event reaches the sender when n8n sends it). When the sender leaves first, the
+    stream from n8n is closed at once (a long MCP stream does not outlive its sender)."""
+    pump = asyncio.ensure_future(_pump(send, answer, headers))
+    left = asyncio.ensure_future(_sender_left(receive))
+    try:
+        await asyncio.wait({pump, left}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        left.cancel()
+        if not pump.done():
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        answer.close()
+    if not pump.cancelled():
+        pump.result()
+
+
+async def _sender_left(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _pump(send: Send, answer: AsyncUpstreamResponse, headers: list[tuple[bytes, bytes]]):
+    """A body n8n breaks off is cut off for the sender too (no last chunk)."""
     head = [*answer.headers, *headers]
     try:
         await send({"type": "http.response.start", "status": answer.status, "headers": head})
@@ -76,6 +99,4 @@ async def stream_answer(
     except UpstreamError as exc:
         log.warning("n8n's answer broke off: %s", redact(str(exc)))
         return
-    finally:
-        answer.close()
     await send({"type": "http.response.body", "body": b""})
