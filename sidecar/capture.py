@@ -265,14 +265,5 @@ def capture(
 ) -> CapturedRequest:
     """Capture the WSGI request in `environ` as a CapturedRequest; BadPath for a path n8n
     could resolve ambiguously (checked before the body is read)."""
-    path, query = raw_target(environ)
-    route_path = canonical_path(path)
-    headers = forwarded_headers(environ, end_to_end_headers(environ), trusted_proxies)
-    return CapturedRequest(
-        method=environ["REQUEST_METHOD"].upper(),
-        path=path,
-        query=query,
-        headers=headers,
-        body=read_body(environ, max_body_bytes),
-        route_path=route_path,
-    )
+    canonical_path(raw_target(environ)[0])  # BadPath before a byte of the body is read
+    return capture_parts(environ, read_body(environ, max_body_bytes), trusted_proxies)
