@@ -33,7 +33,7 @@ def main() -> None:
 
 @main.command()
 def serve() -> None:
-    """Run the HTTP gateway under gunicorn (threaded workers)."""
+    """Run the HTTP gateway (gunicorn supervising event-loop workers)."""
     from sidecar.server import run_gateway
 
     settings = settings_or_exit()
