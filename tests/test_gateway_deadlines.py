@@ -15,6 +15,7 @@ import requests
 
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.waiting import wait_until
 from tests.support.raw_http import raw_request
 
 TRICKLERS = 40
@@ -91,22 +92,45 @@ def test_tricklers_are_closed_at_the_deadlines_while_a_webhook_is_answered(
     assert not any(r.path.startswith("/webhook/slow") for r in n8n.received)
 
 
+def held_open(port: int) -> socket.socket:
+    """A connection the gateway has accepted and answered once, kept open (keep-alive)."""
+    sock = connect(port)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    fields = dict(line.split(b":", 1) for line in head.lower().split(b"\r\n")[1:])
+    while len(body) < int(fields[b"content-length"]) and (chunk := sock.recv(65536)):
+        body += chunk
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    return sock
+
+
+def healthz_answers(port: int) -> bool:
+    """True once a new connection is served (not refused at the cap)."""
+    try:
+        return raw_request(port, "GET", "/healthz", b"").status == 200
+    except OSError:  # the cap's answer closes the connection while the request is sent
+        return False
+
+
 def test_a_connection_over_the_cap_gets_503_with_retry_after(procs, n8n: FakeN8n) -> None:
     gateway: Gateway = procs.gateway(
         N8N_URL=n8n.url, SIDECAR_MODE="single", SIDECAR_MAX_CONNECTIONS=5
     )
-    held = [connect(gateway.port) for _ in range(5)]
+    held = [held_open(gateway.port) for _ in range(5)]
     try:
-        time.sleep(0.3)  # accepted by the server
-        refused = raw_request(gateway.port, "POST", "/webhook/over-the-cap", b"{}")
-        assert refused.status == 503
-        assert refused.getheader("Retry-After") == "5"
-        assert json.loads(refused.body)["error"] == "service_unavailable"
-        assert "message" in json.loads(refused.body)
+        with connect(gateway.port) as over:  # answered at connect, before any request
+            head, _, body = read_all(over).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503")
+        assert b"\r\nretry-after: 5" in head.lower()
+        assert json.loads(body)["error"] == "service_unavailable"
+        assert "message" in json.loads(body)
     finally:
         for sock in held:
             sock.close()
-    time.sleep(0.3)
+    wait_until(lambda: healthz_answers(gateway.port), what="room under the cap again")
     assert raw_request(gateway.port, "POST", "/webhook/echo/under-the-cap", b"{}").status == 200
     webhooks = [r.path for r in n8n.received if r.path.startswith("/webhook/")]
     assert webhooks == ["/webhook/echo/under-the-cap"]
