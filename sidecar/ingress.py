@@ -76,6 +76,15 @@ class Ingress:
         so the answer's X-Sidecar-Mode names the mode that decided), per the table above."""
         if captured.method in PASSTHROUGH_METHODS:
             return self.passthrough(captured)
+        route = self.queue_route(captured, self.intake is not None)
+        if route is not None and (mode == "queue" or self.circuit_open()):
+            return self._enqueue_or_passthrough(captured, route)
+        return self._passthrough_or_enqueue(captured, route)
+
+    def queue_route(self, captured: CapturedRequest, can_queue: bool) -> Route | None:
+        """Match the route once and check its signature or secret (raising when they do not
+        hold); the route when `captured` may be queued (`can_queue`: Redis is there), else
+        None (not under /webhook/, or a `sync` rule)."""
         path = captured.resolved_path()
         route = self.routes.match(path)
         rule = route.rule
@@ -83,12 +92,8 @@ class Ingress:
             verify_signature(captured, rule.hmac)
         if rule.secret is not None:
             verify_secret(captured, rule.secret)
-        queueable = (
-            self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not rule.sync
-        )
-        if queueable and (mode == "queue" or self.circuit_open()):
-            return self._enqueue_or_passthrough(captured, route)
-        return self._passthrough_or_enqueue(captured, route if queueable else None)
+        queueable = can_queue and path.startswith(QUEUED_PATH_PREFIX) and not rule.sync
+        return route if queueable else None
 
     def passthrough(self, captured: CapturedRequest) -> UpstreamResponse:
         """Forward to n8n and return its answer; UpstreamError when n8n gives none."""

@@ -21,8 +21,7 @@ from sidecar.gateway_metrics import (
     UPSTREAM_LATENCY,
     path_class,
 )
-from sidecar.guards.signature import verify_secret, verify_signature
-from sidecar.ingress import PASSTHROUGH_METHODS, QUEUED_PATH_PREFIX, Ingress, both_down
+from sidecar.ingress import PASSTHROUGH_METHODS, Ingress, both_down
 from sidecar.queues.intake import Queued
 from sidecar.queues.intake_async import AsyncIntake
 from sidecar.redact import redact
@@ -48,19 +47,10 @@ class AsyncIngress:
         """Passthrough or enqueue `captured` in `mode` (see sidecar/ingress.py)."""
         if captured.method in PASSTHROUGH_METHODS:
             return await self.passthrough(captured)
-        path = captured.resolved_path()
-        route = self.sync.routes.match(path)
-        rule = route.rule
-        if rule.hmac is not None:
-            verify_signature(captured, rule.hmac)
-        if rule.secret is not None:
-            verify_secret(captured, rule.secret)
-        queueable = (
-            self.intake is not None and path.startswith(QUEUED_PATH_PREFIX) and not rule.sync
-        )
-        if queueable and (mode == "queue" or circuit_open):
+        route = self.sync.queue_route(captured, self.intake is not None)
+        if route is not None and (mode == "queue" or circuit_open):
             return await self._enqueue_or_passthrough(captured, route)
-        return await self._passthrough_or_enqueue(captured, route if queueable else None)
+        return await self._passthrough_or_enqueue(captured, route)
 
     async def passthrough(self, captured: CapturedRequest) -> AsyncUpstreamResponse:
         """Forward to n8n and return its answer; UpstreamError when n8n gives none."""
