@@ -131,6 +131,9 @@ def test_typed_paths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
             "maybe",
             "SIDECAR_PACE_ADAPTIVE: Input should be a valid boolean",
         ),
+        ("SIDECAR_HEADER_TIMEOUT_SECONDS", "abc", "SIDECAR_HEADER_TIMEOUT_SECONDS: Input should"),
+        ("SIDECAR_BODY_TIMEOUT_SECONDS", "0", "SIDECAR_BODY_TIMEOUT_SECONDS: Input should be"),
+        ("SIDECAR_MAX_CONNECTIONS", "0", "SIDECAR_MAX_CONNECTIONS: Input should be greater"),
     ],
 )
 def test_each_bad_value_is_one_line_naming_the_variable(
