@@ -38,6 +38,7 @@ def _answer(status: str, error: str, message: str, extra: str = "") -> bytes:
     return head.encode() + body
 
 
+MALFORMED = _answer("400 Bad Request", "bad_request", "the request is not valid HTTP/1.1")
 TOO_SLOW = _answer("408 Request Timeout", "request_timeout", "the request headers came too slowly")
 TOO_MANY = _answer(
     "503 Service Unavailable",
@@ -93,6 +94,13 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    def send_400_response(self, msg: str) -> None:
+        """HTTP that httptools cannot parse: SPEC §5 JSON (uvicorn's own answer is text)."""
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(MALFORMED)
+            self.transport.close()
 
     def _expired(self) -> None:
         self._header_timer = None

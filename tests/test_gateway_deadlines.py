@@ -223,3 +223,18 @@ def test_a_sender_leaving_an_sse_stream_closes_it_upstream(procs) -> None:
         assert closed.wait(10), "the stream from n8n outlived its sender"
     finally:
         server.close()
+
+
+def test_malformed_http_gets_a_json_400_and_the_connection_closed(procs, n8n: FakeN8n) -> None:
+    gateway: Gateway = procs.gateway(N8N_URL=n8n.url, SIDECAR_MODE="single")
+    for garbage in (
+        b"GARBAGE\r\n\r\n",
+        b"POST /webhook/x HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+    ):
+        with connect(gateway.port) as sock:
+            sock.sendall(garbage)
+            head, _, body = read_all(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400"), head
+        assert b"content-type: application/json" in head.lower()
+        assert json.loads(body)["error"] == "bad_request"
+    assert [r for r in n8n.received if r.path.startswith("/webhook/")] == []
