@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 RETRY_AFTER_SECONDS = 5
+PARENT_CHECK_SECONDS = 0.5  # a worker checks its master is alive (uvicorn ticks once a second)
 
 
 def _answer(status: str, error: str, message: str, extra: str = "") -> bytes:
@@ -138,3 +141,17 @@ class GatewayWorker(UvicornWorker):
             settings.header_timeout_seconds, settings.max_connections
         )
         self.config.timeout_graceful_shutdown = int(settings.shutdown_grace_seconds)
+        self.config.timeout_notify = PARENT_CHECK_SECONDS
+        self._orphaned = False
+
+    async def callback_notify(self) -> None:
+        """Heartbeat for gunicorn, and a graceful exit once the master is gone.
+
+        A master killed by SIGKILL (the OOM killer, `kill -9`) cannot stop its workers, and
+        uvicorn's worker never looks: the orphan would keep the port, keep answering and keep
+        polling n8n's health. gunicorn's own sync worker makes the same parent check."""
+        if not self._orphaned and os.getppid() != self.ppid:
+            self._orphaned = True
+            self.log.warning("gunicorn master %s is gone: this worker shuts down", self.ppid)
+            os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown
+        self.notify()

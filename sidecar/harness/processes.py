@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -41,6 +44,7 @@ class Processes:
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: kill_group reaches its children
             )
         self.started.append((name, proc, log))
         return proc
@@ -87,8 +91,14 @@ class Processes:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_GRACE_SECONDS)
+                self.kill_group(proc)
+
+    def kill_group(self, proc: subprocess.Popen) -> None:
+        """SIGKILL `proc` and every process of its group (a gunicorn master and its workers),
+        then reap it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_GRACE_SECONDS)
 
     def stop_all(self) -> None:
         """Stop every process still running."""

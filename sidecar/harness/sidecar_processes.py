@@ -63,10 +63,8 @@ class _Child:
             self.process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        """Send SIGKILL and reap the process."""
-        if self.alive:
-            self.process.kill()
-        self.process.wait(timeout=10)
+        """SIGKILL the process with its children (a gateway's gunicorn workers) and reap it."""
+        self._procs.kill_group(self.process)
 
     def close(self) -> None:
         """Kill the process if it still runs and remove its log."""
