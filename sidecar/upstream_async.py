@@ -11,10 +11,12 @@ Errors are split as `Upstream` splits them, by whether n8n can have received the
 
 * UpstreamNotReached — the connection could not be made (refused, DNS, connect timeout);
 * UpstreamTimeout — no answer (or no next byte of it) within the read timeout;
-* UpstreamFailedAfterSend — anything after the connection was made. aiohttp does not say
-  whether the request was written in full before a reset, so a failure on an open
-  connection is always treated as received (never sent twice), where the sync client can
-  still prove "not written" and fall back to the queue.
+* UpstreamNotReached as well — the connection broke before the request was written in full
+  (aiohttp's UploadTracker says so: a reset in the middle of a large body, a pooled
+  connection n8n had closed): n8n cannot have it, so the gateway may queue it, as the sync
+  client's RequestNotWritten allows (sidecar/upstream_conn.py);
+* UpstreamFailedAfterSend — anything else after the request was written: n8n may have it
+  and run it, so it is never sent twice.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class AsyncUpstream:
         started = time.perf_counter()
         url = self.url_for(captured)
         body = captured.body if _has_body(captured) else None
+        upload = aiohttp.UploadTracker()
         try:
             raw = await self.session.request(
                 captured.method,
@@ -115,6 +118,7 @@ class AsyncUpstream:
                 headers=captured.headers,
                 allow_redirects=False,
                 compress=None,
+                upload_tracker=upload,
             )
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise UpstreamNotReached(
@@ -125,6 +129,13 @@ class AsyncUpstream:
                 f"n8n at {redact_url(self.base_url)} did not answer within {self.read_timeout:g} s"
             ) from None
         except aiohttp.ClientError as exc:
+            if not written_in_full(upload):
+                raise UpstreamNotReached(
+                    redact(
+                        f"n8n is unreachable at {redact_url(self.base_url)}: the connection "
+                        f"broke before the request was written: {exc!r}"
+                    )
+                ) from None
             raise UpstreamFailedAfterSend(
                 redact(f"n8n at {redact_url(self.base_url)} gave no answer: {exc!r}")
             ) from None
@@ -149,6 +160,12 @@ class AsyncUpstream:
             query_string=captured.query,
             encoded=True,
         )
+
+
+def written_in_full(upload: aiohttp.UploadTracker) -> bool:
+    """Whether the request, body included, went out in full (to the kernel: n8n may have it)."""
+    done = upload.upload_complete
+    return done.done() and not done.cancelled() and done.exception() is None
 
 
 def _reason(exc: Exception) -> str:

@@ -9,6 +9,7 @@ import requests
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from support.abuse import TALLY
+from support.raw_http import resetting_server as _resetting_server
 
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.harness.ports import free_port
@@ -56,6 +57,13 @@ def fake_n8n() -> Iterator[FakeN8n]:
     """One fake n8n server for the session."""
     with FakeN8n() as server:
         yield server
+
+
+@pytest.fixture
+def resetting_server() -> Iterator[str]:
+    """An upstream that resets each connection before reading the request (its URL)."""
+    with _resetting_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ single mode, n8n got the request (its own 502-504, a timeout, a dropped connecti
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
 import pytest
@@ -29,6 +30,8 @@ from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.redis_server import RedisServer
 from sidecar.harness.sidecar_processes import Gateway
 from sidecar.harness.waiting import wait_until
+
+BIG_BODY = 32 * 1024 * 1024  # far more than the socket buffers hold: the write fails
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +189,27 @@ def test_single_mode_queues_when_n8n_is_down_and_delivers_once_it_is_back(
     assert (delivered.path, delivered.query) == ("/webhook/echo/later", "q=1")
     assert delivered.body == b"\x00keep\xff"
     assert status(rdb, body["jobId"]) == "finished"
+
+
+def test_single_mode_queues_what_n8n_reset_before_the_request_was_written(
+    redis_server: RedisServer, resetting_server: str, rdb: redis.Redis, procs
+) -> None:
+    # n8n restarting: it resets the connection with the request unread, so it cannot run it
+    gateway = procs.gateway(
+        SIDECAR_MODE="single",
+        REDIS_URL=redis_server.url,
+        N8N_URL=resetting_server,
+        SIDECAR_MAX_BODY_BYTES=BIG_BODY + 1,
+        SIDECAR_MONITOR_INTERVAL_SECONDS=3600,
+    )
+    body = b"x" * BIG_BODY
+
+    response = requests.post(f"{gateway.url}/webhook/echo/big", data=body, timeout=30)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["queue"] == INBOUND
+    (stored,) = fetch(rdb, response.json()["jobId"]).args
+    assert (stored["path"], base64.b64decode(stored["body"])) == ("/webhook/echo/big", body)
 
 
 @pytest.mark.parametrize("code", [502, 503, 504])

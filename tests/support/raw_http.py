@@ -1,6 +1,7 @@
 """Requests sent exactly as written (http.client with no client-side normalisation, or raw
 bytes on a socket: invalid UTF-8, duplicated or malformed headers, lying framing), and a raw
-server that records request lines exactly as received."""
+server that records request lines exactly as received, and one that resets each connection
+before reading the request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import contextlib
 import http.client
 import json
 import socket
+import struct
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -109,3 +112,30 @@ def raw_exchange(port: int, data: bytes, method: str = "GET", timeout: float = 1
         except (http.client.HTTPException, OSError) as exc:
             raise ConnectionError(f"no answer: {exc!r}") from exc
         return RawAnswer(response.status, response.getheaders(), body)
+
+
+@contextlib.contextmanager
+def resetting_server() -> Iterator[str]:
+    """A server (its base URL) that resets each connection as soon as the request starts
+    arriving, with the request unread: the client cannot write a large body in full."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(1, socket.MSG_PEEK)  # the client is writing now
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # linger 0: RST, with the request unread
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
