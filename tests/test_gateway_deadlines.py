@@ -9,6 +9,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -136,46 +137,95 @@ def test_a_connection_over_the_cap_gets_503_with_retry_after(procs, n8n: FakeN8n
     assert webhooks == ["/webhook/echo/under-the-cap"]
 
 
-def test_a_long_lived_sse_answer_reaches_the_sender_event_by_event(procs, n8n: FakeN8n) -> None:
+def test_a_long_lived_sse_answer_reaches_the_sender_event_by_event(procs) -> None:
     events = [f'id: {n}\nevent: message\ndata: {{"n": {n}}}\n\n'.encode() for n in range(3)]
-    sse_headers = [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")]
-    n8n.script("/mcp/tools/sse", [Reply(headers=sse_headers, chunks=events, chunk_delay=2.0)])
-    gateway: Gateway = procs.gateway(N8N_URL=n8n.url, SIDECAR_MODE="single")
+    steps = [threading.Event() for _ in events[1:]]
+    server, port = stepped_sse_upstream(events, steps)
+    gateway: Gateway = procs.gateway(N8N_URL=f"http://127.0.0.1:{port}", SIDECAR_MODE="single")
+    try:
+        with requests.get(f"{gateway.url}/mcp/tools/sse", stream=True, timeout=10) as response:
+            assert response.status_code == 200
+            assert response.headers["Content-Type"] == "text/event-stream"
+            received = sse_events(response.iter_content(chunk_size=None))
+            # each event reaches the sender while n8n holds the next one back: a gateway
+            # that buffered would time out here
+            assert next(received) == events[0]
+            for step, event in zip(steps, events[1:], strict=True):
+                step.set()
+                assert next(received) == event
+            assert list(received) == []
+    finally:
+        for step in steps:
+            step.set()
+        server.close()
 
-    started = time.monotonic()
-    arrivals: list[tuple[float, bytes]] = []
-    with requests.get(f"{gateway.url}/mcp/tools/sse", stream=True, timeout=15) as response:
-        assert response.status_code == 200
-        assert response.headers["Content-Type"] == "text/event-stream"
-        buffered = b""
-        for chunk in response.iter_content(chunk_size=None):
-            buffered += chunk
-            while b"\n\n" in buffered:
-                event, buffered = buffered.split(b"\n\n", 1)
-                arrivals.append((time.monotonic() - started, event + b"\n\n"))
-    assert [event for _, event in arrivals] == events
-    first, second, third = (at for at, _ in arrivals)
-    assert first < 1.5  # before n8n sends the second, 2 s later
-    assert second >= 1.9 and third >= 3.9
+
+def sse_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The events of an SSE stream, each as soon as its blank line has arrived."""
+    buffered = b""
+    for chunk in chunks:
+        buffered += chunk
+        while b"\n\n" in buffered:
+            event, buffered = buffered.split(b"\n\n", 1)
+            yield event + b"\n\n"
 
 
 def test_slow_n8n_answers_are_waited_for_side_by_side(procs, n8n: FakeN8n) -> None:
-    n8n.script("/webhook/one-second", [Reply(200, body={"ok": True}, delay=1.0)])
+    release = threading.Event()
+    n8n.script("/webhook/held", [Reply(200, body={"ok": True}, hold=release)])
     gateway: Gateway = procs.gateway(N8N_URL=n8n.url, SIDECAR_MODE="single")
     senders = 200
 
     def post(_: int) -> int:
-        return requests.post(
-            f"{gateway.url}/webhook/one-second", data=b"{}", timeout=30
-        ).status_code
+        return requests.post(f"{gateway.url}/webhook/held", data=b"{}", timeout=60).status_code
 
-    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=senders) as pool:
-        statuses = list(pool.map(post, range(senders)))
-    elapsed = time.monotonic() - started
-    assert statuses == [200] * senders
-    # one thread per request (the old 32 threads) would take >= 7 s; side by side ~1 s
-    assert elapsed < 4.0, f"{senders} one-second answers took {elapsed:.1f} s"
+        answers = pool.map(post, range(senders))
+        try:
+            # n8n answers none of them until all are waiting on it at once: a thread per
+            # request (the old 32 threads) would never get there
+            assert len(n8n.wait_for(senders, timeout=30)) == senders
+        finally:
+            release.set()
+        assert list(answers) == [200] * senders
+
+
+def stepped_sse_upstream(
+    events: list[bytes], steps: list[threading.Event]
+) -> tuple[socket.socket, int]:
+    """An upstream answering /mcp/* with an SSE stream: the first event at once, each next
+    one when its step is set, then the end of the stream."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def stream(conn: socket.socket) -> None:
+        with conn:
+            if b"/mcp/" not in conn.recv(65536).split(b"\r\n", 1)[0]:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
+            conn.sendall(b"Transfer-Encoding: chunked\r\n\r\n")
+            for step, event in zip([None, *steps], events, strict=True):
+                if step is not None:
+                    step.wait(30)
+                conn.sendall(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            conn.sendall(b"0\r\n\r\n")
+
+    serve_in_threads(server, stream)
+    return server, server.getsockname()[1]
+
+
+def serve_in_threads(server: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections on `server` until it is closed, each handled in its own thread."""
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
 
 
 def sse_upstream(closed: threading.Event) -> tuple[socket.socket, int]:
@@ -200,15 +250,7 @@ def sse_upstream(closed: threading.Event) -> tuple[socket.socket, int]:
         finally:
             conn.close()
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=stream, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    serve_in_threads(server, stream)
     return server, server.getsockname()[1]
 
 
