@@ -67,6 +67,21 @@ class AsyncUpstreamResponse:
         finally:
             self.raw.release()
 
+    async def read(self) -> bytes:
+        """The whole body (no decompression), then free the connection;
+        UpstreamFailedAfterSend if n8n stops in the middle."""
+        try:
+            return await self.raw.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise UpstreamFailedAfterSend(redact(f"n8n's answer broke off: {exc!r}")) from None
+        finally:
+            self.raw.release()
+
+    def sized_within(self, limit: int) -> bool:
+        """Whether n8n declared a body of at most `limit` bytes (Content-Length, not chunked)."""
+        length = self.raw.content_length
+        return length is not None and length <= limit
+
     def close(self) -> None:
         """Discard the body and the connection."""
         self.raw.close()

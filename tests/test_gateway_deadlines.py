@@ -280,3 +280,22 @@ def test_malformed_http_gets_a_json_400_and_the_connection_closed(procs, n8n: Fa
         assert b"content-type: application/json" in head.lower()
         assert json.loads(body)["error"] == "bad_request"
     assert [r for r in n8n.received if r.path.startswith("/webhook/")] == []
+
+
+def test_an_answer_n8n_breaks_off_gets_a_json_502(procs) -> None:
+    # n8n declares 100 bytes, sends 3 and closes: the sender gets a clear 502, not 3 bytes
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+
+    server = socket.create_server(("127.0.0.1", 0))
+    serve_in_threads(server, answer)
+    upstream = f"http://127.0.0.1:{server.getsockname()[1]}"
+    gateway: Gateway = procs.gateway(N8N_URL=upstream, SIDECAR_MODE="single")
+    try:
+        response = requests.post(f"{gateway.url}/webhook/cut", data=b"{}", timeout=10)
+    finally:
+        server.close()
+    assert response.status_code == 502
+    assert response.json()["error"] == "upstream_unreachable"

@@ -24,9 +24,10 @@ from sidecar.http.asgi_io import (
     Receive,
     Send,
     SenderGone,
+    lower_headers,
+    pass_answer,
     read_body,
     send_json,
-    stream_answer,
 )
 from sidecar.http.asgi_mode import LoopModeView
 from sidecar.http.errors import error_answer
@@ -101,7 +102,7 @@ class GatewayASGI:
                 return
             except Exception as exc:  # every failure becomes SPEC §5 JSON
                 status, body, headers = error_answer(exc)
-                extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                extra = lower_headers(headers)
                 if status in CLOSING_STATUSES:
                     extra.append(CLOSE)
                 return await send_json(send, status, body, [*extra, *stamp])
@@ -109,8 +110,7 @@ class GatewayASGI:
                 status = 202
                 job = [(b"x-sidecar-job-id", outcome.job_id.encode())]
                 return await send_json(send, 202, outcome.body(), [*job, *stamp])
-            status = outcome.status
-            await stream_answer(send, receive, outcome, stamp)
+            status = await pass_answer(send, receive, outcome, stamp)
         finally:
             REQUESTS.labels(path_class(scope["path"]), method, mode, str(status)).inc()
 

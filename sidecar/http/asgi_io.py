@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sidecar.errors import PayloadTooLarge, RequestTimeout, UpstreamError
+from sidecar.http.errors import error_answer
 from sidecar.redact import redact
 from sidecar.upstream_async import AsyncUpstreamResponse
 
@@ -18,6 +19,7 @@ log = logging.getLogger("sidecar.http")
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
 CLOSE = (b"connection", b"close")
+WHOLE_ANSWER_BYTES = 64 * 1024  # n8n answers up to this size (declared) are passed whole
 
 
 class SenderGone(Exception):
@@ -60,6 +62,31 @@ async def send_json(
     ]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": data})
+
+
+async def pass_answer(
+    send: Send, receive: Receive, answer: AsyncUpstreamResponse, headers: list[tuple[bytes, bytes]]
+) -> int:
+    """n8n's answer to the sender; the status sent. A body n8n declared small comes whole, in
+    one message (no stream to watch: most webhook answers); any other is streamed."""
+    if not answer.sized_within(WHOLE_ANSWER_BYTES):
+        await stream_answer(send, receive, answer, headers)
+        return answer.status
+    try:
+        body = await answer.read()
+    except UpstreamError as exc:  # nothing sent yet: the sender gets a clear 502
+        status, error, extra = error_answer(exc)
+        await send_json(send, status, error, [*lower_headers(extra), *headers])
+        return status
+    head = [*answer.headers, *headers]
+    await send({"type": "http.response.start", "status": answer.status, "headers": head})
+    await send({"type": "http.response.body", "body": body})
+    return answer.status
+
+
+def lower_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """Header pairs as ASGI wants them (lower-case name bytes, value bytes)."""
+    return [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
 
 async def stream_answer(
