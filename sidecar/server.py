@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
@@ -17,6 +18,8 @@ from sidecar.logs import configure_logging
 from sidecar.settings import Settings
 
 SHARED_MEMORY_DIR = "/dev/shm"  # gunicorn's advice for its heartbeat files (in RAM)
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+AUTO_MOST = 8  # `auto` processes at most: ~60-110 MB each
 
 
 class GatewayServer(BaseApplication):
@@ -29,10 +32,11 @@ class GatewayServer(BaseApplication):
     def load_config(self) -> None:
         """Map settings onto gunicorn's configuration."""
         s = self.settings
+        processes = gateway_processes(s)
         options = {
             "bind": f"{s.host}:{s.port}",
             "worker_class": GatewayWorker,
-            "workers": s.gateway_workers,
+            "workers": processes,
             "timeout": 30,  # heartbeat only: the event loop keeps beating during long requests
             "graceful_timeout": math.ceil(s.shutdown_grace_seconds),
             "keepalive": 5,
@@ -42,7 +46,7 @@ class GatewayServer(BaseApplication):
         }
         if os.path.isdir(SHARED_MEMORY_DIR):  # the heartbeat file is touched on every event
             options["worker_tmp_dir"] = SHARED_MEMORY_DIR
-        if s.gateway_workers > 1:
+        if processes > 1:
             options["child_exit"] = _forget_worker_metrics
         if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 25.1
             options["control_socket_disable"] = True  # one shared ~/.gunicorn socket would clash
@@ -58,6 +62,31 @@ class GatewayServer(BaseApplication):
         return app
 
 
+def gateway_processes(settings: Settings) -> int:
+    """How many gateway processes to run: SIDECAR_GATEWAY_WORKERS, or for `auto` one per
+    core this process may use (at most AUTO_MOST) when Redis is configured — the processes
+    share the mode, the counters and the limits through it — and one without Redis, where
+    each process would count only its own webhooks (docs/benchmarks.md has the figures)."""
+    if settings.gateway_workers != "auto":
+        return settings.gateway_workers
+    if not settings.redis_configured:
+        return 1
+    return max(1, min(available_cores(), AUTO_MOST))
+
+
+def available_cores(cgroup: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may use: its CPU affinity, bounded by a cgroup v2 CPU quota
+    ("200000 100000" in cpu.max is two cores' worth) when a container sets one."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max":
+        return cores
+    return max(1, min(cores, math.ceil(int(quota) / int(period))))
+
+
 def _forget_worker_metrics(_server: object, worker: object) -> None:
     """gunicorn hook: a worker process ended; its live gauges no longer count."""
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
@@ -66,7 +95,7 @@ def _forget_worker_metrics(_server: object, worker: object) -> None:
 def run_gateway(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish within the grace period."""
     configure_logging(settings)
-    if settings.gateway_workers > 1:
+    if gateway_processes(settings) > 1:
         use_multiprocess_metrics()
     GatewayServer(settings).run()
 

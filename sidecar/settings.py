@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     port: int = Field(8080, alias="SIDECAR_PORT", ge=1, le=65535)
     mode: Literal["single", "queue", "auto"] = Field("auto", alias="SIDECAR_MODE")
     upstream_timeout_seconds: Seconds = Field(300, alias="SIDECAR_UPSTREAM_TIMEOUT_SECONDS")
-    gateway_workers: Count = Field(1, alias="SIDECAR_GATEWAY_WORKERS")
+    gateway_workers: int | Literal["auto"] = Field("auto", alias="SIDECAR_GATEWAY_WORKERS")
     gateway_threads: Count = Field(32, alias="SIDECAR_GATEWAY_THREADS")
     shutdown_grace_seconds: Seconds = Field(30, alias="SIDECAR_SHUTDOWN_GRACE_SECONDS")
     header_timeout_seconds: Seconds = Field(10, alias="SIDECAR_HEADER_TIMEOUT_SECONDS")
@@ -168,6 +168,16 @@ class Settings(BaseSettings):
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return _http_url(value) if value else None
+
+    @field_validator("gateway_workers", mode="before")
+    @classmethod
+    def _processes(cls, value: object) -> int | str:
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError("must be a number of processes (1 or more) or auto")
+        return int(text)
 
     @field_validator("redis_url")
     @classmethod

@@ -84,6 +84,10 @@ FAST_QUEUE_SETTINGS = {
     "SIDECAR_JOB_BACKOFF_SECONDS": 0.05,
     "SIDECAR_UPSTREAM_TIMEOUT_SECONDS": 30,
     "SIDECAR_MONITOR_INTERVAL_SECONDS": 3600,  # no mode-monitor rounds during a test
+    # One gateway process: these tests read the mode a gateway follows from whichever process
+    # answers. The default (`auto`: a process per core with Redis) runs in the tests that
+    # start gateways without these settings, and in test_gateway_processes.py.
+    "SIDECAR_GATEWAY_WORKERS": 1,
 }
 
 

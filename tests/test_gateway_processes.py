@@ -14,7 +14,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.harness.sidecar_processes import Gateway
-from sidecar.server import SHARED_MEMORY_DIR, GatewayServer
+from sidecar.server import (
+    AUTO_MOST,
+    SHARED_MEMORY_DIR,
+    GatewayServer,
+    available_cores,
+    gateway_processes,
+)
 from sidecar.settings import load_settings
 
 WEBHOOK_COUNTER = "sidecar_http_requests_total"
@@ -87,3 +93,25 @@ def test_gunicorn_keeps_its_heartbeat_files_in_shared_memory() -> None:
     server = GatewayServer(load_settings(N8N_URL="http://127.0.0.1:9"))
     expected = SHARED_MEMORY_DIR if os.path.isdir(SHARED_MEMORY_DIR) else None
     assert server.cfg.worker_tmp_dir == expected
+
+
+def test_auto_runs_a_process_per_core_with_redis_and_one_without(tmp_path: Path) -> None:
+    auto = {"N8N_URL": "http://127.0.0.1:9", "SIDECAR_GATEWAY_WORKERS": "auto"}
+    cores = min(len(os.sched_getaffinity(0)), AUTO_MOST)
+    assert load_settings(N8N_URL="http://127.0.0.1:9").gateway_workers == "auto"  # the default
+    assert gateway_processes(load_settings(**auto)) == 1  # no Redis: counters would split
+    with_redis = load_settings(**auto, REDIS_URL="redis://127.0.0.1:6379")
+    assert gateway_processes(with_redis) == cores
+    assert gateway_processes(load_settings(**{**auto, "SIDECAR_GATEWAY_WORKERS": "3"})) == 3
+
+
+def test_a_container_cpu_quota_bounds_the_cores(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cores = len(os.sched_getaffinity(0))
+    cpu_max.write_text("max 100000\n")
+    assert available_cores(cpu_max) == cores
+    cpu_max.write_text("50000 100000\n")  # half a core: still one process
+    assert available_cores(cpu_max) == 1
+    cpu_max.write_text(f"{(cores + 4) * 100000} 100000\n")  # more quota than cores
+    assert available_cores(cpu_max) == cores
+    assert available_cores(tmp_path / "absent") == cores

@@ -134,6 +134,8 @@ def test_typed_paths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SIDECAR_HEADER_TIMEOUT_SECONDS", "abc", "SIDECAR_HEADER_TIMEOUT_SECONDS: Input should"),
         ("SIDECAR_BODY_TIMEOUT_SECONDS", "0", "SIDECAR_BODY_TIMEOUT_SECONDS: Input should be"),
         ("SIDECAR_MAX_CONNECTIONS", "0", "SIDECAR_MAX_CONNECTIONS: Input should be greater"),
+        ("SIDECAR_GATEWAY_WORKERS", "0", "SIDECAR_GATEWAY_WORKERS: must be a number of"),
+        ("SIDECAR_GATEWAY_WORKERS", "many", "SIDECAR_GATEWAY_WORKERS: must be a number of"),
     ],
 )
 def test_each_bad_value_is_one_line_naming_the_variable(
