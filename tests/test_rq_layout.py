@@ -5,10 +5,15 @@ production. rq is pinned to the major these scripts are tested against (pyprojec
 
 from __future__ import annotations
 
+import json
 import math
+import zlib
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
@@ -17,7 +22,7 @@ from rq.serializers import JSONSerializer
 from sidecar.backend import rq_layout
 from sidecar.capture import CapturedRequest
 from sidecar.queues.intake import Intake
-from sidecar.queues.jobs import DELIVER_FUNC
+from sidecar.queues.jobs import DELIVER_FUNC, SMALL_JOB_DATA, compress_job_data
 from sidecar.settings import Settings, load_settings
 
 QUEUE = "flrts:webhooks:inbound"
@@ -101,3 +106,16 @@ def test_the_registry_keys_are_rqs(rdb: redis.Redis) -> None:
     assert rq_layout.registry_key("finished", QUEUE) == FinishedJobRegistry(queue=queue).key
     assert rq_layout.registry_key("failed", QUEUE) == FailedJobRegistry(queue=queue).key
     assert rq_layout.registry_key("scheduled", QUEUE) == queue.scheduled_job_registry.key
+
+
+@examples(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=40 * 1024) | st.text(max_size=20 * 1024).map(str.encode))
+def test_job_data_of_any_size_is_what_rq_decompresses(data: bytes) -> None:
+    # small job data gets a window of its own size; RQ reads it with plain zlib.decompress
+    assert zlib.decompress(compress_job_data(data)) == data
+
+
+def test_small_job_data_is_compressed_as_well_as_with_zlib_defaults() -> None:
+    body = json.dumps([{"id": n, "text": "hello world", "ok": True} for n in range(150)]).encode()
+    assert len(body) < SMALL_JOB_DATA
+    assert len(compress_job_data(body)) <= len(zlib.compress(body)) * 1.1

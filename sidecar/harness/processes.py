@@ -44,7 +44,10 @@ class Processes:
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: kill_group reaches its children
+                # Its own process group, for kill_group; not its own session: Linux schedules
+                # each session as one group (autogroup), and the bench's processes are to
+                # share the cores as they always did.
+                process_group=0,
             )
         self.started.append((name, proc, log))
         return proc

@@ -1,6 +1,7 @@
 """The intake's webhook path on the event loop (ADR-007): `Intake.enqueue`'s one round trip
 (ingest.lua through redis.asyncio, the same keys and args, sidecar/queues/admission.py),
-with the same answers: Duplicate, RateLimited, BacklogFull, BackendUnavailable.
+with the same answers: Duplicate, RateLimited, BacklogFull, BackendUnavailable. The
+webhooks of one turn of the loop share that round trip (backend/script_pipeline.py).
 
 What may wait for Redis besides that round trip runs in a worker thread: the refusal
 events and the backlog's Retry-After (after a refusal only), the memory check (at most once
@@ -15,6 +16,7 @@ import asyncio
 import redis.asyncio as aredis
 
 from sidecar.backend.connection import translate
+from sidecar.backend.script_pipeline import ScriptPipeline
 from sidecar.backend.scripts import source
 from sidecar.capture import CapturedRequest
 from sidecar.errors import Duplicate, RateLimited
@@ -31,7 +33,11 @@ class AsyncIntake:
 
     def __init__(self, intake: Intake, client: aredis.Redis | None) -> None:
         self.sync, self.client = intake, client
-        self.script = client.register_script(source("ingest")) if client is not None else None
+        self.script = (
+            ScriptPipeline(client, client.register_script(source("ingest")))
+            if client is not None
+            else None
+        )
 
     async def enqueue(self, captured: CapturedRequest, route: Route) -> Queued:
         """Guard and store `captured` on `route`'s queue (see Intake.enqueue)."""
@@ -42,7 +48,7 @@ class AsyncIntake:
         admission, window = self.sync.admission_for(captured, route, memory_full)
         try:
             with translate():
-                reply = await self.script(keys=script_keys(admission), args=script_args(admission))
+                reply = await self.script(script_keys(admission), script_args(admission))
             outcome_of(reply)
         except QueueFull as exc:
             refusal = await asyncio.to_thread(
