@@ -14,6 +14,9 @@ from sidecar.harness.sidecar_processes import Gateway
 from sidecar.harness.waiting import answering, wait_until
 
 
+MASTER_GONE = "is gone: this worker shuts down"  # sidecar/gateway_protocol.py's log line
+
+
 def workers_of(gateway: Gateway) -> list[psutil.Process]:
     """The gunicorn worker processes of `gateway` (children of its master)."""
     return psutil.Process(gateway.pid).children()
@@ -43,6 +46,7 @@ def test_workers_leave_when_the_master_is_killed(procs, n8n: FakeN8n) -> None:
     gateway.process.wait(timeout=10)
 
     wait_until(lambda: not running(workers), 15, "the orphaned workers to leave")
+    assert gateway.output().count(MASTER_GONE) == 2  # each left on its own, gracefully
     assert not answering(gateway.port, statuses=None)()
 
 
@@ -52,4 +56,5 @@ def test_killing_a_gateway_ends_its_workers_too(procs, n8n: FakeN8n) -> None:
 
     gateway.kill()  # the harness's crash: the whole process group at once
 
-    assert running(workers) == []
+    wait_until(lambda: not running(workers), 15, "the workers killed with their master")
+    assert MASTER_GONE not in gateway.output()  # killed with it, not left to find out
