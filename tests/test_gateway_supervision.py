@@ -13,7 +13,6 @@ from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.harness.sidecar_processes import Gateway
 from sidecar.harness.waiting import answering, wait_until
 
-
 MASTER_GONE = "is gone: this worker shuts down"  # sidecar/gateway_protocol.py's log line
 
 
