@@ -13,6 +13,7 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import multiprocess
 from prometheus_client import values as prometheus_values
 
+from sidecar.collector import settle_garbage_collector
 from sidecar.gateway_protocol import GatewayWorker
 from sidecar.logs import configure_logging
 from sidecar.settings import Settings
@@ -59,6 +60,7 @@ class GatewayServer(BaseApplication):
 
         app, flask_app = create_asgi_app(self.settings)
         start_monitor(flask_app)
+        settle_garbage_collector()
         return app
 
 

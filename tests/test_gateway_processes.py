@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +15,7 @@ import requests
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from sidecar.harness.n8n_standin import FakeN8n
-from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.sidecar_processes import Gateway, sidecar_env
 from sidecar.server import (
     AUTO_MOST,
     SHARED_MEMORY_DIR,
@@ -115,3 +117,19 @@ def test_a_container_cpu_quota_bounds_the_cores(tmp_path: Path) -> None:
     cpu_max.write_text(f"{(cores + 4) * 100000} 100000\n")  # more quota than cores
     assert available_cores(cpu_max) == cores
     assert available_cores(tmp_path / "absent") == cores
+
+
+def test_a_gateway_process_keeps_the_collector_off_its_long_lived_objects() -> None:
+    # GatewayServer.load() builds the app in each worker; then the collector is settled
+    probe = (
+        "import gc; from sidecar.server import GatewayServer;"
+        "from sidecar.collector import GC_YOUNG_THRESHOLD;"
+        "from sidecar.settings import load_settings;"
+        "GatewayServer(load_settings(N8N_URL='http://127.0.0.1:9', SIDECAR_MODE='single')).load();"
+        "print(gc.get_freeze_count() > 10000, gc.get_threshold()[0] == GC_YOUNG_THRESHOLD)"
+    )
+    env = sidecar_env(SIDECAR_LOG_LEVEL="WARNING")
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr

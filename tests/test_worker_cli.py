@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import redis
 from support.queues import DEAD_LETTER, dead_letters, enqueue, queue, status, webhooks
 
 from sidecar.harness.n8n_standin import FakeN8n
 from sidecar.harness.ports import free_port
-from sidecar.harness.sidecar_processes import Gateway
+from sidecar.harness.sidecar_processes import Gateway, sidecar_env
 
 
 def assert_one_clear_line(output: str, *fragments: str) -> None:
@@ -94,3 +97,20 @@ def test_a_worker_leaves_other_queues_alone(
     assert worker.wait(20) == 0, worker.output()
     assert status(rdb, job_id) == "queued"
     assert webhooks(n8n) == []
+
+
+def test_a_worker_process_keeps_the_collector_off_its_long_lived_objects(queue_env) -> None:
+    probe = (
+        "import gc; from sidecar.collector import GC_YOUNG_THRESHOLD;"
+        "from sidecar.settings import load_settings; from sidecar.worker.main import run_worker;"
+        "code = run_worker(load_settings(), ['webhooks:inbound'], 1, burst=True);"
+        "print(code, gc.get_freeze_count() > 10000, gc.get_threshold()[0] == GC_YOUNG_THRESHOLD)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=sidecar_env(SIDECAR_LOG_LEVEL="WARNING", **queue_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["0", "True", "True"], done.stderr

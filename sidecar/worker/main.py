@@ -7,6 +7,7 @@ import click
 from sidecar.backend.connection import connect, ping
 from sidecar.backend.keys import keys_for
 from sidecar.backend.queue_names import all_queues, dead_letter_queue, resolve
+from sidecar.collector import settle_garbage_collector
 from sidecar.errors import ConfigError
 from sidecar.logs import configure_logging
 from sidecar.mode.counters import SignalCounters
@@ -44,6 +45,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int | None, b
     flusher = SignalFlusher(
         client, keys_for(settings), settings.monitor_interval_seconds, counters
     ).start()
+    settle_garbage_collector()
     try:
         return worker.run()
     finally:
