@@ -75,6 +75,7 @@ async def pass_answer(
     try:
         body = await answer.read()
     except UpstreamError as exc:  # nothing sent yet: the sender gets a clear 502
+        log.warning("n8n's answer broke off: %s", redact(str(exc)))
         status, error, extra = error_answer(exc)
         await send_json(send, status, error, [*lower_headers(extra), *headers])
         return status
