@@ -23,6 +23,7 @@ from sidecar.redact import redact, redact_url
 
 Seconds = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
+MOST_PROCESSES = 256  # SIDECAR_GATEWAY_WORKERS at most: a typo must not fork thousands
 ROLES = ("viewer", "operator", "admin")
 SECRET_SETTINGS = frozenset(
     {
@@ -175,8 +176,8 @@ class Settings(BaseSettings):
         text = str(value).strip().lower()
         if text == "auto":
             return "auto"
-        if not text.isdigit() or int(text) < 1:
-            raise ValueError("must be a number of processes (1 or more) or auto")
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MOST_PROCESSES:
+            raise ValueError(f"must be a number of processes (1 to {MOST_PROCESSES}) or auto")
         return int(text)
 
     @field_validator("redis_url")

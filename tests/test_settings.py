@@ -136,6 +136,8 @@ def test_typed_paths_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SIDECAR_MAX_CONNECTIONS", "0", "SIDECAR_MAX_CONNECTIONS: Input should be greater"),
         ("SIDECAR_GATEWAY_WORKERS", "0", "SIDECAR_GATEWAY_WORKERS: must be a number of"),
         ("SIDECAR_GATEWAY_WORKERS", "many", "SIDECAR_GATEWAY_WORKERS: must be a number of"),
+        ("SIDECAR_GATEWAY_WORKERS", "²", "SIDECAR_GATEWAY_WORKERS: must be a number of"),
+        ("SIDECAR_GATEWAY_WORKERS", "20000", "SIDECAR_GATEWAY_WORKERS: must be a number of"),
     ],
 )
 def test_each_bad_value_is_one_line_naming_the_variable(
