@@ -1,5 +1,6 @@
 """The ingress on the event loop (ADR-007): the table of sidecar/ingress.py, with the
-passthrough on aiohttp (sidecar/upstream_async.py) so that no thread waits for n8n.
+passthrough on the loop's own n8n client (sidecar/upstream_async.py) so that no thread
+waits for n8n.
 
 The decisions are the sync Ingress's own (same guards, same fallbacks, same metrics); only
 the two ways out differ: `AsyncUpstream.send` for passthrough, and `AsyncIntake.enqueue`

@@ -1,199 +1,270 @@
 """The n8n client of the event loop (ADR-007): passthrough without a thread per wait.
 
-`AsyncUpstream.send(captured)` replays a CapturedRequest against n8n on aiohttp and returns
-n8n's answer un-decoded, its body to be streamed chunk by chunk as it arrives. What n8n sees
-is what `Upstream` (sidecar/upstream.py, the sync client of the workers) sends: the target
-byte for byte (`URL(..., encoded=True)`: never re-quoted), the sender's headers with
-nothing added (no User-Agent, Accept, Accept-Encoding or Content-Type of aiohttp's own), the
-body as bytes.
+`AsyncUpstream.send(captured)` replays a CapturedRequest against n8n over pooled keep-alive
+connections (sidecar/upstream_wire.py) and returns n8n's answer un-decoded, its body to be
+read whole or streamed chunk by chunk as it arrives. What n8n sees is what `Upstream`
+(sidecar/upstream.py, the sync client of the workers) sends: the target byte for byte
+(never re-quoted; a target that cannot go on a request line as is is percent-encoded, byte
+by byte), `Host` of N8N_URL, the sender's end-to-end headers with nothing added but
+`Content-Length` when there is a body, the body as bytes. Nothing is kept between requests
+but the connections: no cookies, no redirects followed.
 
 Errors are split as `Upstream` splits them, by whether n8n can have received the request:
 
-* UpstreamNotReached — the connection could not be made (refused, DNS, connect timeout);
+* UpstreamNotReached — the connection could not be made (refused, DNS, TLS, connect
+  timeout), or it broke before the request was written in full (a reset in the middle of a
+  large body, a pooled connection n8n had closed): n8n cannot have it, so the gateway may
+  queue it, as the sync client's RequestNotWritten allows (sidecar/upstream_conn.py);
 * UpstreamTimeout — no answer (or no next byte of it) within the read timeout;
-* UpstreamNotReached as well — the connection broke before the request was written in full
-  (aiohttp's UploadTracker says so: a reset in the middle of a large body, a pooled
-  connection n8n had closed): n8n cannot have it, so the gateway may queue it, as the sync
-  client's RequestNotWritten allows (sidecar/upstream_conn.py);
 * UpstreamFailedAfterSend — anything else after the request was written: n8n may have it
   and run it, so it is never sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
-import aiohttp
-from yarl import URL
+from urllib.parse import quote, urlsplit
 
 from sidecar.capture import HOP_BY_HOP, CapturedRequest
 from sidecar.errors import (
+    UpstreamError,
     UpstreamFailedAfterSend,
     UpstreamNotReached,
     UpstreamTimeout,
 )
 from sidecar.redact import redact, redact_url
+from sidecar.upstream_conn import sendable_as_is
+from sidecar.upstream_wire import WireBroken, WireConnection, WireTimeout
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+IDLE_SECONDS = 4.0  # a pooled connection idle longer is closed (Node's keep-alive is 5 s)
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-# Headers aiohttp would add on its own: skipped unless the sender sent them.
-AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 @dataclass
 class AsyncUpstreamResponse:
     """n8n's answer: status, reason, end-to-end headers (raw bytes pairs, Content-Length kept
-    when n8n sent one), the raw body as a stream, and the time to the answer's head."""
+    when n8n sent one), the body still on its connection, the time to the answer's head."""
 
     status: int
     reason: str
     headers: list[tuple[bytes, bytes]]
-    raw: aiohttp.ClientResponse
+    connection: WireConnection
+    pool: ConnectionPool
     elapsed: float
     read_timeout: float
 
     async def iter_body(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives (no decompression), then free the connection;
-        UpstreamFailedAfterSend/UpstreamTimeout if n8n stops in the middle."""
+        UpstreamFailedAfterSend if n8n stops in the middle or goes quiet."""
         try:
-            async for chunk in self.raw.content.iter_any():
+            while (chunk := await self._next_chunk()) is not None:
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamFailedAfterSend(redact(f"n8n's answer broke off: {exc!r}")) from None
         finally:
-            self.raw.release()
+            self.pool.release(self.connection)
 
     async def read(self) -> bytes:
         """The whole body (no decompression), then free the connection;
-        UpstreamFailedAfterSend if n8n stops in the middle."""
-        try:
-            return await self.raw.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise UpstreamFailedAfterSend(redact(f"n8n's answer broke off: {exc!r}")) from None
-        finally:
-            self.raw.release()
+        UpstreamFailedAfterSend if n8n stops in the middle or goes quiet."""
+        return b"".join([chunk async for chunk in self.iter_body()])
 
     def sized_within(self, limit: int) -> bool:
         """Whether n8n declared a body of at most `limit` bytes (Content-Length, not chunked)."""
-        length = self.raw.content_length
+        length = answer_length(self.headers)
         return length is not None and length <= limit
 
     def close(self) -> None:
-        """Discard the body and the connection."""
-        self.raw.close()
+        """Discard the body and the connection (the pool keeps it only if it was read)."""
+        self.pool.release(self.connection)
+
+    async def _next_chunk(self) -> bytes | None:
+        try:
+            return await self.connection.next_chunk()
+        except (WireBroken, WireTimeout) as exc:
+            raise UpstreamFailedAfterSend(redact(f"n8n's answer broke off: {exc}")) from None
+
+
+class ConnectionPool:
+    """Keep-alive connections to one n8n (no limit on their number, as many as are in use).
+
+    Parameters: `host`, `port`, `tls` (None for http), `read_timeout`, `connect_timeout`."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        tls: ssl.SSLContext | None,
+        read_timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        self.host, self.port, self.tls = host, port, tls
+        self.read_timeout, self.connect_timeout = read_timeout, connect_timeout
+        self.idle: deque[tuple[WireConnection, float]] = deque()
+
+    async def acquire(self) -> tuple[WireConnection, bool]:
+        """An idle connection (the one used last), or a new one; and whether it is new.
+        OSError or TimeoutError when no connection can be made."""
+        now = time.monotonic()
+        while self.idle:
+            connection, since = self.idle.pop()
+            if connection.open and now - since < IDLE_SECONDS:
+                return connection, False
+            connection.close()
+        return await self._connect(), True
+
+    def release(self, connection: WireConnection) -> None:
+        """End the connection's exchange; keep it when the next one can use it."""
+        if connection.reusable:
+            connection.finish()
+            self.idle.append((connection, time.monotonic()))
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        while self.idle:
+            self.idle.pop()[0].close()
+
+    async def _connect(self) -> WireConnection:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.connect_timeout):
+            _, connection = await loop.create_connection(
+                lambda: WireConnection(loop, self.read_timeout),
+                self.host,
+                self.port,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls else None,
+            )
+        return connection
 
 
 class AsyncUpstream:
-    """aiohttp client for one n8n base URL, one per gateway process (made in the loop).
+    """The loop's client for one n8n base URL, one per gateway process.
 
     Parameters: `base_url` (N8N_URL, may carry a path prefix), `timeout` (seconds to wait
     for n8n's answer and between two of its bytes)."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
         self.base_url = base_url.rstrip("/")
-        self.prefix = urlsplit(self.base_url).path
-        self.origin = URL(self.base_url[: len(self.base_url) - len(self.prefix)])
+        parts = urlsplit(self.base_url)
+        self.prefix = parts.path
+        tls = ssl.create_default_context() if parts.scheme == "https" else None
+        port = parts.port or (443 if tls else 80)
+        self.host_header = _host_header(parts.hostname or "", parts.port)
         self.read_timeout = timeout
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=min(CONNECT_TIMEOUT_SECONDS, timeout), sock_read=timeout
-        )
-        self.session: aiohttp.ClientSession | None = None
-
-    def open(self) -> None:
-        """Make the session (inside the running loop)."""
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=AUTO_HEADERS,
-            timeout=self.timeout,
-        )
+        connect_timeout = min(CONNECT_TIMEOUT_SECONDS, timeout)
+        self.pool = ConnectionPool(parts.hostname or "", port, tls, timeout, connect_timeout)
 
     async def close(self) -> None:
-        """Close the session and its pooled connections."""
-        if self.session is not None:
-            await self.session.close()
+        """Close the pooled connections."""
+        self.pool.close()
 
     async def send(self, captured: CapturedRequest) -> AsyncUpstreamResponse:
         """Replay `captured` against n8n; an UpstreamError subclass when no answer."""
-        assert self.session is not None, "open() first"
         started = time.perf_counter()
-        url = self.url_for(captured)
-        body = captured.body if _has_body(captured) else None
-        upload = aiohttp.UploadTracker()
-        try:
-            raw = await self.session.request(
-                captured.method,
-                url,
-                data=body,
-                headers=captured.headers,
-                allow_redirects=False,
-                compress=None,
-                upload_tracker=upload,
-            )
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise UpstreamNotReached(
-                redact(f"n8n is unreachable at {redact_url(self.base_url)}: {_reason(exc)}")
-            ) from None
-        except (TimeoutError, aiohttp.SocketTimeoutError):
-            raise UpstreamTimeout(
-                f"n8n at {redact_url(self.base_url)} did not answer within {self.read_timeout:g} s"
-            ) from None
-        except aiohttp.ClientError as exc:
-            if not written_in_full(upload):
-                raise UpstreamNotReached(
-                    redact(
-                        f"n8n is unreachable at {redact_url(self.base_url)}: the connection "
-                        f"broke before the request was written: {exc!r}"
-                    )
-                ) from None
-            raise UpstreamFailedAfterSend(
-                redact(f"n8n at {redact_url(self.base_url)} gave no answer: {exc!r}")
-            ) from None
+        request = self.request_bytes(captured)
+        head_only = captured.method == "HEAD"
+        for attempt_on_fresh in (False, True):
+            connection, fresh = await self._connection()
+            try:
+                connection.start(request, head_only)
+                await connection.head()
+                break
+            except (WireBroken, WireTimeout) as exc:
+                connection.close()
+                if not (connection.written or fresh or attempt_on_fresh):
+                    continue  # a pooled connection n8n had closed: n8n has nothing; once more
+                raise self._error(exc, connection.written) from None
+            except BaseException:
+                connection.close()
+                raise
         return AsyncUpstreamResponse(
-            status=raw.status,
-            reason=raw.reason or "",
-            headers=end_to_end(raw.raw_headers),
-            raw=raw,
+            status=connection.status,
+            reason=connection.reason.decode("latin-1"),
+            headers=end_to_end(connection.headers),
+            connection=connection,
+            pool=self.pool,
             elapsed=time.perf_counter() - started,
             read_timeout=self.read_timeout,
         )
 
-    def url_for(self, captured: CapturedRequest) -> URL:
-        """The URL whose request target is `prefix + path?query` byte for byte (built from
-        parts, encoded: never re-quoted, and a '#' stays part of the target)."""
-        origin = self.origin
-        return URL.build(
-            scheme=origin.scheme,
-            host=origin.raw_host or "",
-            port=origin.explicit_port,
-            path=self.prefix + captured.path,
-            query_string=captured.query,
-            encoded=True,
-        )
+    def request_bytes(self, captured: CapturedRequest) -> bytes:
+        """The request as it goes on the wire: request line, headers, body."""
+        target = self.prefix + captured.target
+        if not sendable_as_is(target):
+            target = quote(target.encode("latin-1", "replace"), safe=PRINTABLE)
+        lines = [f"{captured.method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{name}: {value}" for name, value in captured.headers]
+        has_body = _has_body(captured)
+        if has_body:
+            lines.append(f"Content-Length: {len(captured.body)}")
+        if any(_breaks_line(name) or _breaks_line(value) for name, value in captured.headers):
+            raise ValueError("a header of the request holds a line break")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+        return data + captured.body if has_body else data
+
+    async def _connection(self) -> tuple[WireConnection, bool]:
+        try:
+            return await self.pool.acquire()
+        except TimeoutError:
+            raise UpstreamNotReached(
+                f"n8n is unreachable at {redact_url(self.base_url)}: no connection within "
+                f"{self.pool.connect_timeout:g} s"
+            ) from None
+        except OSError as exc:
+            raise UpstreamNotReached(
+                redact(f"n8n is unreachable at {redact_url(self.base_url)}: {_reason(exc)}")
+            ) from None
+
+    def _error(self, exc: Exception, written: bool) -> UpstreamError:
+        where = redact_url(self.base_url)
+        if not written:
+            return UpstreamNotReached(
+                redact(
+                    f"n8n is unreachable at {where}: the connection broke before the request "
+                    f"was written: {exc}"
+                )
+            )
+        if isinstance(exc, WireTimeout):
+            return UpstreamTimeout(f"n8n at {where} did not answer within {self.read_timeout:g} s")
+        return UpstreamFailedAfterSend(redact(f"n8n at {where} gave no answer: {exc}"))
 
 
-def written_in_full(upload: aiohttp.UploadTracker) -> bool:
-    """Whether the request, body included, went out in full (to the kernel: n8n may have it)."""
-    done = upload.upload_complete
-    return done.done() and not done.cancelled() and done.exception() is None
+def _host_header(host: str, port: int | None) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{shown}:{port}" if port else shown
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: OSError) -> str:
     """The error with the system's words for its errno (e.g. "Connection refused")."""
-    errno = getattr(exc, "errno", None)
+    errno = exc.errno
     return f"{exc} ({os.strerror(errno)})" if errno else str(exc)
+
+
+def _breaks_line(text: str) -> bool:
+    return "\n" in text or "\r" in text
 
 
 def _has_body(captured: CapturedRequest) -> bool:
     return bool(captured.body) or captured.method not in BODYLESS_METHODS
 
 
-def end_to_end(raw_headers: tuple[tuple[bytes, bytes], ...]) -> list[tuple[bytes, bytes]]:
+def answer_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length n8n declared (None when absent or not a number)."""
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            return int(value) if value.strip().isdigit() else None
+    return None
+
+
+def end_to_end(raw_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """n8n's response headers minus hop-by-hop ones (and those its Connection names);
     Content-Length kept only when the answer is not chunked."""
     named = {

@@ -106,7 +106,6 @@ def send_on_the_loop(base_url: str, captured: CapturedRequest) -> tuple[int, byt
 
     async def exchange() -> tuple[int, bytes]:
         upstream = AsyncUpstream(base_url, timeout=5)
-        upstream.open()
         try:
             answer = await upstream.send(captured)
             return answer.status, b"".join([chunk async for chunk in answer.iter_body()])

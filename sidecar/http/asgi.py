@@ -5,8 +5,8 @@ Flask's test client and sidecar/wsgi.py use) are captured from the ASGI scope wi
 capture.py's logic, their body read under the size limit and SIDECAR_BODY_TIMEOUT_SECONDS,
 and handed to the AsyncIngress; n8n's answer is streamed back chunk by chunk. Health,
 /metrics, /v1, /status and /openapi.json go to the Flask app through a2wsgi (a small thread
-pool, SIDECAR_GATEWAY_THREADS). The lifespan opens and closes the loop's n8n client and
-closes the loop's Redis connections.
+pool, SIDECAR_GATEWAY_THREADS). The lifespan starts the mode view and closes the loop's n8n and
+Redis connections at shutdown.
 """
 
 from __future__ import annotations
@@ -67,11 +67,10 @@ class GatewayASGI:
         await self.webhook(scope, receive, send)
 
     async def lifespan(self, receive: Receive, send: Send) -> None:
-        """Open the n8n client and the mode view at start; close them at shutdown."""
+        """Start the mode view; at shutdown stop it and close the n8n and Redis connections."""
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.upstream.open()
                 await self.mode.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -139,3 +139,75 @@ def resetting_server() -> Iterator[str]:
         stop.set()
         listener.close()
         thread.join(5)
+
+
+@dataclass(frozen=True)
+class Scripted:
+    """One scripted answer of ScriptedServer: raw bytes, then `close` the connection or not."""
+
+    data: bytes
+    close: bool = False
+
+
+class ScriptedServer:
+    """A raw HTTP/1.1 server on 127.0.0.1 that answers each request it reads with the next of
+    `answers`, byte for byte (when they run out it answers nothing and keeps the connection).
+    `requests` holds each request's raw bytes (head and body), `connections` the count."""
+
+    def __init__(self, answers: list[Scripted]) -> None:
+        self.answers = list(answers)
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._server.accept()
+                self.connections += 1
+                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError), conn.makefile("rb") as reader:
+            while head := _read_head(reader):
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                self.requests.append(head + reader.read(length))
+                if not self.answers:
+                    threading.Event().wait(30)
+                    return
+                answer = self.answers.pop(0)
+                conn.sendall(answer.data)
+                if answer.close:
+                    return
+
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self._server.close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _read_head(reader: object) -> bytes:
+    """A request's head up to and with its blank line (b"" at the end of the connection)."""
+    lines = []
+    while (line := reader.readline()) not in (b"", b"\r\n"):  # type: ignore[attr-defined]
+        lines.append(line)
+    return b"".join(lines) + b"\r\n" if lines else b""
