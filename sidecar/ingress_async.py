@@ -19,8 +19,8 @@ from sidecar.gateway_metrics import (
     ENQUEUED,
     FALLBACKS,
     UPSTREAM_ERRORS,
-    UPSTREAM_LATENCY,
     path_class,
+    upstream_latency,
 )
 from sidecar.ingress import PASSTHROUGH_METHODS, Ingress, both_down
 from sidecar.queues.intake import Queued
@@ -60,7 +60,7 @@ class AsyncIngress:
         except UpstreamError as exc:
             UPSTREAM_ERRORS.labels(kind=exc.code).inc()
             raise
-        UPSTREAM_LATENCY.labels(path_class=path_class(captured.path)).observe(answer.elapsed)
+        upstream_latency(path_class(captured.path)).observe(answer.elapsed)
         self.sync.counters.record_latency(answer.elapsed)
         return answer
 

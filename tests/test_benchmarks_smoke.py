@@ -75,10 +75,12 @@ def test_smoke_mode_runs_the_crowd_scenarios_when_named(tmp_path: Path) -> None:
     scenarios = json.loads(out.read_text(), parse_constant=no_nan)["scenarios"]
     assert list(scenarios) == ["slow-n8n", "slow-senders"]
     slow_n8n = scenarios["slow-n8n"]["figures"]
-    for side in ("direct", "sidecar"):  # 20 senders: the gateway's 32 threads carry them all
+    for side in ("direct", "sidecar"):
         assert slow_n8n[side]["answered"] > 0 and slow_n8n[side]["no_answer"] == 0, side
         assert slow_n8n[side]["p50_ms"] >= 1000, side  # the stand-in answered after 1 s
     assert slow_n8n["sidecar"]["open_connections"] > 0
+    assert 0 < slow_n8n["sidecar"]["cpu_us_per_request"] < 1e6  # the gateway's, per answer
+    assert slow_n8n["direct"]["cpu_us_per_request"] is None
     senders = scenarios["slow-senders"]["figures"]
     for side in ("direct", "sidecar"):
         assert senders[side]["quiet"]["no_answer"] == 0, side

@@ -18,7 +18,7 @@ from flask import Flask
 
 from sidecar.backend.async_connection import async_twin
 from sidecar.capture import capture_parts, declared_length, raw_target, scope_environ
-from sidecar.gateway_metrics import REQUESTS, path_class
+from sidecar.gateway_metrics import answered, path_class
 from sidecar.http.asgi_io import (
     CLOSE,
     Receive,
@@ -111,7 +111,7 @@ class GatewayASGI:
                 return await send_json(send, 202, outcome.body(), [*job, *stamp])
             status = await pass_answer(send, receive, outcome, stamp)
         finally:
-            REQUESTS.labels(path_class(scope["path"]), method, mode, str(status)).inc()
+            answered(path_class(scope["path"]), method, mode, status).inc()
 
     async def _outcome(self, scope: dict, receive: Receive, mode: str) -> object:
         settings = self.settings

@@ -13,6 +13,7 @@ from sidecar.bench.context import Bench
 from sidecar.bench.load import send_closed_loop
 from sidecar.bench.report import Outcome, Row, ms, per_second
 from sidecar.bench.stats import latency_summary_ms, ratio
+from sidecar.bench.usage import tree_cpu_seconds
 from sidecar.bench.wrk import WrkLoad, load_generator_rows, run_wrk
 
 ROUNDS = 5
@@ -49,10 +50,11 @@ def measure_sides(bench: Bench, ports: dict[str, int], concurrency: int) -> dict
 
 
 def measure_with_wrk(
-    bench: Bench, wrk: Path, ports: dict[str, int], concurrency: int
+    bench: Bench, wrk: Path, ports: dict[str, int], concurrency: int, gateway_pid: int
 ) -> dict[str, dict]:
     """wrk runs in WRK_ORDER after a warm-up second on each side (not in smoke runs); per
-    side the mean of its runs' p50, p99 and rate, and the runs themselves."""
+    side the mean of its runs' p50, p99 and rate, and the runs themselves; the gateway's
+    CPU per request in its runs."""
     smoke = bench.options.smoke
     load = WrkLoad(concurrency, 1 if smoke else WRK_SECONDS, unique=False)
     for port in () if smoke else ports.values():
@@ -61,7 +63,12 @@ def measure_with_wrk(
     bench.progress.say(f"passthrough: wrk, concurrency {concurrency}: {order}")
     runs: dict[str, list[dict]] = {side: [] for side in ports}
     for side in WRK_ORDER:
-        runs[side].append(run_wrk(wrk, ports[side], load).figures())
+        cpu_before = tree_cpu_seconds(gateway_pid)
+        figures = run_wrk(wrk, ports[side], load).figures()
+        if side == "sidecar":
+            cpu = tree_cpu_seconds(gateway_pid) - cpu_before
+            figures["cpu_us_per_request"] = cpu / max(1, figures["requests"]) * 1e6
+        runs[side].append(figures)
     return {
         side: {
             **{key: statistics.mean(run[key] for run in runs[side]) for key in SUMMARY},
@@ -71,11 +78,13 @@ def measure_with_wrk(
     }
 
 
-def measure(bench: Bench, ports: dict[str, int], concurrency: int) -> dict[str, dict]:
+def measure(
+    bench: Bench, ports: dict[str, int], concurrency: int, gateway_pid: int
+) -> dict[str, dict]:
     """Both sides at `concurrency`: with wrk when there is one, else the Python senders."""
     wrk = bench.tool("wrk").path
     if wrk:
-        return measure_with_wrk(bench, wrk, ports, concurrency)
+        return measure_with_wrk(bench, wrk, ports, concurrency, gateway_pid)
     return measure_sides(bench, ports, concurrency)
 
 
@@ -116,6 +125,15 @@ def rate_row(sides: dict[str, dict], concurrency: int, direct: str) -> Row:
     )
 
 
+def cpu_rows(sides: dict[str, dict], concurrency: int) -> list[Row]:
+    """The gateway's CPU per request (wrk runs only: the Python senders share the CPU)."""
+    runs = sides["sidecar"].get("runs", [])
+    if not runs:
+        return []
+    per_request = statistics.mean(run["cpu_us_per_request"] for run in runs)
+    return [Row(f"gateway CPU per request, concurrency {concurrency}", f"{per_request:,.0f} µs")]
+
+
 def run(bench: Bench) -> Outcome:
     """Start a single-mode gateway and compare it with the upstream at 1 and N connections."""
     gateway = bench.start_gateway(SIDECAR_MODE="single")
@@ -124,11 +142,11 @@ def run(bench: Bench) -> Outcome:
     outcome.figures["upstream"] = bench.upstream.kind
     try:
         for concurrency in sorted({1, bench.options.senders}):
-            sides = measure(bench, ports, concurrency)
+            sides = measure(bench, ports, concurrency, gateway.proc.pid)
             outcome.figures[f"concurrency_{concurrency}"] = sides
             if concurrency == 1:
                 outcome.rows += latency_rows(sides, concurrency, direct)
-            outcome.rows.append(rate_row(sides, concurrency, direct))
+            outcome.rows += [rate_row(sides, concurrency, direct), *cpu_rows(sides, concurrency)]
     finally:
         bench.procs.stop(gateway.proc)
     outcome.rows += load_generator_rows(bench)

@@ -20,7 +20,7 @@ from sidecar.bench.hey import find_hey, hey_argv, parse_hey
 from sidecar.bench.limits import raise_open_files
 from sidecar.bench.report import Outcome, Row, per_second
 from sidecar.bench.stats import ratio
-from sidecar.bench.usage import open_connections, tree_rss_mb
+from sidecar.bench.usage import open_connections, tree_cpu_seconds, tree_rss_mb
 
 SLOW_PATH = "/webhook/slow"  # the stand-in answers it after 1 s
 ANSWER_TIMEOUT = 10.0  # seconds a sender waits for its answer
@@ -57,13 +57,16 @@ def start_load(bench: Bench, hey: str | None, port: int) -> Callable[[], CrowdFi
 
 
 def measure(bench: Bench, hey: str | None, port: int, pid: int | None) -> dict:
-    """One side under the crowd; with `pid`, the RSS of its process tree idle and half-way."""
+    """One side under the crowd; with `pid`, the RSS of its process tree idle and half-way
+    and its CPU per answered request."""
     idle = tree_rss_mb(pid) if pid else 0.0
+    cpu_before = tree_cpu_seconds(pid) if pid else 0.0
     load_before = os.getloadavg()[0]
     finish = start_load(bench, hey, port)
     time.sleep(bench.options.crowd_seconds * SAMPLE_AT)
     busy, connections = (tree_rss_mb(pid) if pid else 0.0), open_connections(port)
     figures = finish()
+    cpu = tree_cpu_seconds(pid) - cpu_before if pid else 0.0
     per_connection = (busy - idle) * 1024 / connections if pid and connections else None
     return {
         "rate_per_s": figures.rate_per_s,
@@ -77,6 +80,7 @@ def measure(bench: Bench, hey: str | None, port: int, pid: int | None) -> dict:
         "rss_idle_mb": idle,
         "rss_busy_mb": busy,
         "kb_per_connection": per_connection,
+        "cpu_us_per_request": cpu / max(1, figures.answered) * 1e6 if pid else None,
         "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
@@ -113,6 +117,7 @@ def rows(ours: dict, direct: dict, senders: int) -> list[Row]:
             f"{ours['no_answer']:,} ({ours['answered']:,} answered)",
             f"{direct['no_answer']:,} ({direct['answered']:,} answered) direct",
         ),
+        Row("gateway CPU per request", f"{ours['cpu_us_per_request']:,.0f} µs"),
         Row(
             "gateway memory per open connection",
             f"{memory_text} ({ours['open_connections']:,} open, RSS "
