@@ -6,11 +6,14 @@ uvloop's (the gateway's)."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import uvloop
 from support.raw_http import Scripted, ScriptedServer
+from support.tls import TlsFiles, make_tls_files
 
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
@@ -220,3 +223,36 @@ def test_an_answer_closed_unread_frees_nothing_for_the_next(run: Run) -> None:
 
         assert run(main) == b"ok"
     assert server.connections == 2
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A CA and a server certificate for localhost."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"), ("localhost",))
+
+
+def _tls_server(files: TlsFiles, answers: list[Scripted]) -> ScriptedServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.server_cert, files.server_key)
+    return ScriptedServer(answers, tls=context)
+
+
+def test_an_https_n8n_is_verified_and_answers(
+    run: Run, tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(Path(tls_files.ca)))  # n8n's CA, as operators do
+    with _tls_server(tls_files, [OK, OK]) as server:
+        url = f"https://localhost:{server.port}"
+        assert exchanges(run, url, _captured(), _captured()) == [(200, b"ok")] * 2
+    assert server.requests[0].split(b"\r\n")[1] == f"Host: localhost:{server.port}".encode()
+    assert server.connections == 1
+
+
+def test_an_https_n8n_with_an_untrusted_certificate_is_not_reached(
+    run: Run, tls_files: TlsFiles
+) -> None:
+    with _tls_server(tls_files, [OK]) as server:
+        [result] = exchanges(run, f"https://localhost:{server.port}", _captured())
+    assert isinstance(result, UpstreamNotReached)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(result)
+    assert server.requests == []

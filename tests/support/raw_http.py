@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import json
 import socket
+import ssl
 import struct
 import threading
 from collections.abc import Iterator
@@ -150,12 +151,13 @@ class Scripted:
 
 
 class ScriptedServer:
-    """A raw HTTP/1.1 server on 127.0.0.1 that answers each request it reads with the next of
-    `answers`, byte for byte (when they run out it answers nothing and keeps the connection).
+    """A raw HTTP/1.1 server on 127.0.0.1 (over TLS with `tls`) that answers each request it
+    reads with the next of `answers`, byte for byte (when they run out it answers nothing
+    and keeps the connection).
     `requests` holds each request's raw bytes (head and body), `connections` the count."""
 
-    def __init__(self, answers: list[Scripted]) -> None:
-        self.answers = list(answers)
+    def __init__(self, answers: list[Scripted], tls: ssl.SSLContext | None = None) -> None:
+        self.answers, self.tls = list(answers), tls
         self.requests: list[bytes] = []
         self.connections = 0
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -175,6 +177,12 @@ class ScriptedServer:
                 threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:  # the client refused the certificate
+                conn.close()
+                return
         with conn, contextlib.suppress(OSError), conn.makefile("rb") as reader:
             while head := _read_head(reader):
                 length = next(
