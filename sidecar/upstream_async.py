@@ -114,18 +114,22 @@ class ConnectionPool:
         now = time.monotonic()
         while self.idle:
             connection, since = self.idle.pop()
-            if connection.open and now - since < IDLE_SECONDS:
+            if _usable(connection, since, now):
                 return connection, False
             connection.close()
         return await self._connect(), True
 
     def release(self, connection: WireConnection) -> None:
-        """End the connection's exchange; keep it when the next one can use it."""
+        """End the connection's exchange; keep it when the next one can use it. Connections
+        idle too long, or closed by n8n, are let go from the other end of the pool."""
+        now = time.monotonic()
         if connection.reusable:
             connection.finish()
-            self.idle.append((connection, time.monotonic()))
+            self.idle.append((connection, now))
         else:
             connection.close()
+        while self.idle and not _usable(*self.idle[0], now):
+            self.idle.popleft()[0].close()
 
     def close(self) -> None:
         """Close every idle connection."""
@@ -235,6 +239,10 @@ class AsyncUpstream:
         if isinstance(exc, WireTimeout):
             return UpstreamTimeout(f"n8n at {where} did not answer within {self.read_timeout:g} s")
         return UpstreamFailedAfterSend(redact(f"n8n at {where} gave no answer: {exc}"))
+
+
+def _usable(connection: WireConnection, idle_since: float, now: float) -> bool:
+    return connection.open and now - idle_since < IDLE_SECONDS
 
 
 def _host_header(host: str, port: int | None) -> str:

@@ -15,6 +15,7 @@ import uvloop
 from support.raw_http import Scripted, ScriptedServer
 from support.tls import TlsFiles, make_tls_files
 
+from sidecar import upstream_async
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
 from sidecar.harness.n8n_standin import FakeN8n, Reply
@@ -223,6 +224,26 @@ def test_an_answer_closed_unread_frees_nothing_for_the_next(run: Run) -> None:
 
         assert run(main) == b"ok"
     assert server.connections == 2
+
+
+def test_connections_left_idle_are_let_go(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upstream_async, "IDLE_SECONDS", 0.2)
+    with ScriptedServer([OK] * 6) as server:
+
+        async def main() -> list[int]:
+            upstream = AsyncUpstream(server.url, timeout=5)
+            answers = await asyncio.gather(*[upstream.send(_captured()) for _ in range(5)])
+            for answer in answers:
+                await answer.read()
+            after_burst = len(upstream.pool.idle)
+            await asyncio.sleep(0.3)
+            await (await upstream.send(_captured())).read()
+            after_idle = len(upstream.pool.idle)
+            await upstream.close()
+            return [after_burst, after_idle]
+
+        assert run(main) == [5, 1]  # the burst's five kept, then only the one just used
+    assert server.connections == 6
 
 
 @pytest.fixture(scope="module")
