@@ -14,6 +14,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Self
 
 
 def raw_request(
@@ -35,12 +36,12 @@ def raw_request(
     return response
 
 
-class RequestLineRecorder:
-    """A raw TCP server on 127.0.0.1 that records each request line byte for byte and answers
-    `204` keeping the connection open. `lines` (bytes, in order), `connections` (accepted)."""
+class ThreadedServer:
+    """A raw TCP server on 127.0.0.1: a thread accepts, a thread per connection runs
+    `serve(conn)`. `connections` counts the accepted ones. Subclasses set their own
+    attributes before calling `__init__`, which starts accepting."""
 
     def __init__(self) -> None:
-        self.lines: list[bytes] = []
         self.connections = 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -51,30 +52,44 @@ class RequestLineRecorder:
         """Base URL of the server."""
         return f"http://127.0.0.1:{self.port}"
 
+    def serve(self, conn: socket.socket) -> None:
+        """Talk to one accepted connection (closing it is up to the subclass)."""
+        raise NotImplementedError
+
     def _accept(self) -> None:
         with contextlib.suppress(OSError):
             while True:
                 conn, _ = self._server.accept()
                 self.connections += 1
-                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+                threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def close(self) -> None:
+        """Stop accepting connections."""
+        self._server.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class RequestLineRecorder(ThreadedServer):
+    """Records each request line byte for byte and answers `204` keeping the connection
+    open. `lines` (bytes, in order), `connections` (accepted)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        super().__init__()
+
+    def serve(self, conn: socket.socket) -> None:
+        """Record request lines, skip headers, answer 204 to each."""
         with conn, contextlib.suppress(OSError), conn.makefile("rb") as reader:
             while line := reader.readline():
                 self.lines.append(line.rstrip(b"\r\n"))
                 while reader.readline() not in (b"\r\n", b"\n", b""):
                     pass  # headers; the requests sent here have no body
                 conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
-
-    def close(self) -> None:
-        """Stop accepting connections."""
-        self._server.close()
-
-    def __enter__(self) -> RequestLineRecorder:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)
@@ -150,33 +165,18 @@ class Scripted:
     close: bool = False
 
 
-class ScriptedServer:
-    """A raw HTTP/1.1 server on 127.0.0.1 (over TLS with `tls`) that answers each request it
-    reads with the next of `answers`, byte for byte (when they run out it answers nothing
-    and keeps the connection).
-    `requests` holds each request's raw bytes (head and body), `connections` the count."""
+class ScriptedServer(ThreadedServer):
+    """A raw HTTP/1.1 server (over TLS with `tls`) that answers each request it reads with
+    the next of `answers`, byte for byte (when they run out it answers nothing and keeps the
+    connection). `requests` holds each request's raw bytes (head and body)."""
 
     def __init__(self, answers: list[Scripted], tls: ssl.SSLContext | None = None) -> None:
         self.answers, self.tls = list(answers), tls
         self.requests: list[bytes] = []
-        self.connections = 0
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        """Base URL of the server."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self._server.accept()
-                self.connections += 1
-                threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
+        """Read each request whole, record it, send the next scripted answer."""
         if self.tls is not None:
             try:
                 conn = self.tls.wrap_socket(conn, server_side=True)
@@ -185,15 +185,7 @@ class ScriptedServer:
                 return
         with conn, contextlib.suppress(OSError), conn.makefile("rb") as reader:
             while head := _read_head(reader):
-                length = next(
-                    (
-                        int(line.split(b":")[1])
-                        for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-length:")
-                    ),
-                    0,
-                )
-                self.requests.append(head + reader.read(length))
+                self.requests.append(head + reader.read(_content_length(head)))
                 if not self.answers:
                     threading.Event().wait(30)
                     return
@@ -202,15 +194,10 @@ class ScriptedServer:
                 if answer.close:
                     return
 
-    def close(self) -> None:
-        """Stop accepting connections."""
-        self._server.close()
 
-    def __enter__(self) -> ScriptedServer:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+def _content_length(head: bytes) -> int:
+    lines = head.lower().split(b"\r\n")
+    return next((int(line[15:]) for line in lines if line.startswith(b"content-length:")), 0)
 
 
 def _read_head(reader: object) -> bytes:
