@@ -175,7 +175,7 @@ class AsyncUpstream:
         started = time.perf_counter()
         request = self.request_bytes(captured)
         head_only = captured.method == "HEAD"
-        for attempt_on_fresh in (False, True):
+        for retried in (False, True):
             connection, fresh = await self._connection()
             try:
                 connection.start(request, head_only)
@@ -183,7 +183,7 @@ class AsyncUpstream:
                 break
             except (WireBroken, WireTimeout) as exc:
                 connection.close()
-                if not (connection.written or fresh or attempt_on_fresh):
+                if not (connection.written or fresh or retried):
                     continue  # a pooled connection n8n had closed: n8n has nothing; once more
                 raise self._error(exc, connection.written) from None
             except BaseException:

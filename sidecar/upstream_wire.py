@@ -87,7 +87,7 @@ class WireConnection(asyncio.Protocol):
         chunk = self.chunks.popleft()
         self.buffered -= len(chunk)
         if self.paused and self.buffered <= RESUME_BYTES and self.transport is not None:
-            self.paused = False
+            self.paused, self.last_byte = False, self.loop.time()
             self.transport.resume_reading()
         return chunk
 
@@ -131,9 +131,12 @@ class WireConnection(asyncio.Protocol):
         self._wake()
 
     def _deadline(self) -> None:
+        now = self.loop.time()
+        if self.paused:  # we stopped reading, not n8n sending: the wait restarts
+            self.last_byte = now
         due = self.last_byte + self.read_timeout
-        if self.paused or self.loop.time() < due:  # a byte came, or we stopped reading
-            self.timer = self.loop.call_at(max(due, self.loop.time()), self._deadline)
+        if now < due:
+            self.timer = self.loop.call_at(due, self._deadline)
             return
         self.timer = None
         self._fail(WireTimeout(f"no answer from n8n within {self.read_timeout:g} s"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -207,6 +208,26 @@ def test_a_large_answer_read_slowly_arrives_whole(run: Run) -> None:
 
         assert run(main) == (body, b"ok")
     assert server.connections == 1
+
+
+def test_a_reader_slower_than_the_read_timeout_is_not_n8n_going_quiet(run: Run) -> None:
+    body = bytes(range(256)) * 8192  # 2 MB: reading from n8n pauses
+    big = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    with ScriptedServer([big]) as server:
+
+        async def main() -> tuple[bytes, float]:
+            upstream = AsyncUpstream(server.url, timeout=0.2)
+            answer = await upstream.send(_captured())
+            cpu = time.process_time()
+            await asyncio.sleep(0.8)  # paused four read timeouts long
+            cpu = time.process_time() - cpu
+            parts = [chunk async for chunk in answer.iter_body()]
+            await upstream.close()
+            return b"".join(parts), cpu
+
+        whole, cpu_while_paused = run(main)  # type: ignore[misc]
+    assert whole == body
+    assert cpu_while_paused < 0.3  # the deadline does not spin while reading is paused
 
 
 def test_an_answer_closed_unread_frees_nothing_for_the_next(run: Run) -> None:
