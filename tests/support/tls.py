@@ -25,6 +25,19 @@ class TlsFiles:
     client_key: Path
 
 
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
@@ -70,13 +83,24 @@ def make_tls_files(directory: Path, server_names: tuple[str, ...]) -> TlsFiles:
     ca_cert = (
         _builder("sidecar test CA", _name("sidecar test CA"), ca_key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(CA_KEY_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
+    issuer_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
     issued = {}
-    for role, usage in (("server", ExtendedKeyUsageOID.SERVER_AUTH), ("client", None)):
+    for role, usage in (
+        ("server", ExtendedKeyUsageOID.SERVER_AUTH),
+        ("client", ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = _builder(f"sidecar test {role}", ca_cert.subject, key.public_key())
-        if usage is not None:
+        builder = (
+            _builder(f"sidecar test {role}", ca_cert.subject, key.public_key())
+            .add_extension(issuer_id, critical=False)  # Python >= 3.13 verifies strictly
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
+        if role == "server":
             names = [_alt_name(name) for name in server_names]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
