@@ -24,16 +24,17 @@ AUTO_MOST = 8  # `auto` processes at most: ~60-110 MB each
 
 
 class GatewayServer(BaseApplication):
-    """A gunicorn application serving `create_asgi_app(settings)` with GatewayWorker."""
+    """A gunicorn application serving `create_asgi_app(settings)` with GatewayWorker, in
+    `processes` worker processes (default: `gateway_processes(settings)`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, processes: int | None = None) -> None:
         self.settings = settings
+        self.processes = gateway_processes(settings) if processes is None else processes
         super().__init__()
 
     def load_config(self) -> None:
         """Map settings onto gunicorn's configuration."""
-        s = self.settings
-        processes = gateway_processes(s)
+        s, processes = self.settings, self.processes
         options = {
             "bind": f"{s.host}:{s.port}",
             "worker_class": GatewayWorker,
@@ -97,9 +98,10 @@ def _forget_worker_metrics(_server: object, worker: object) -> None:
 def run_gateway(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT; in-flight requests finish within the grace period."""
     configure_logging(settings)
-    if gateway_processes(settings) > 1:
+    processes = gateway_processes(settings)
+    if processes > 1:
         use_multiprocess_metrics()
-    GatewayServer(settings).run()
+    GatewayServer(settings, processes).run()
 
 
 def use_multiprocess_metrics() -> None:
