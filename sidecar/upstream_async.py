@@ -50,16 +50,15 @@ PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
 
 @dataclass
 class AsyncUpstreamResponse:
-    """n8n's answer: status, reason, end-to-end headers (raw bytes pairs, Content-Length kept
-    when n8n sent one), the body still on its connection, the time to the answer's head."""
+    """n8n's answer: status, end-to-end headers (raw bytes pairs, Content-Length kept when n8n
+    sent one), the body still on its connection, the time to the answer's head (ASGI carries
+    no reason phrase, so none is kept)."""
 
     status: int
-    reason: str
     headers: list[tuple[bytes, bytes]]
     connection: WireConnection
     pool: ConnectionPool
     elapsed: float
-    read_timeout: float
 
     async def iter_body(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives (no decompression), then free the connection;
@@ -191,12 +190,10 @@ class AsyncUpstream:
                 raise
         return AsyncUpstreamResponse(
             status=connection.status,
-            reason=connection.reason.decode("latin-1"),
             headers=end_to_end(connection.headers),
             connection=connection,
             pool=self.pool,
             elapsed=time.perf_counter() - started,
-            read_timeout=self.read_timeout,
         )
 
     def request_bytes(self, captured: CapturedRequest) -> bytes:

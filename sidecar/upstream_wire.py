@@ -52,7 +52,7 @@ class WireConnection(asyncio.Protocol):
 
     def _new_exchange(self, head_only: bool) -> None:
         self.head_only, self.idle = head_only, True
-        self.status, self.reason, self.headers = 0, b"", []
+        self.status, self.headers = 0, []
         self.head_done = self.complete = self.keep_alive = self.until_close = False
         self.chunks: deque[bytes] = deque()
         self.buffered, self.paused = 0, False
@@ -187,10 +187,6 @@ class WireConnection(asyncio.Protocol):
 
     # -- httptools callbacks
 
-    def on_status(self, status: bytes) -> None:
-        """The reason phrase (in pieces, maybe)."""
-        self.reason += status
-
     def on_header(self, name: bytes, value: bytes) -> None:
         """One header line of the answer."""
         self.headers.append((name, value))
@@ -199,7 +195,7 @@ class WireConnection(asyncio.Protocol):
         """The head is in; an interim answer (1xx but 101) is dropped and the next awaited."""
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
-            self.reason, self.headers = b"", []
+            self.headers = []
             return
         self.status, self.head_done = status, True
         self.keep_alive = self.parser.should_keep_alive()
