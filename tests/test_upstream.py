@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
@@ -13,7 +12,6 @@ from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, Upstream
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.ports import free_port
 from sidecar.upstream import Upstream
-from sidecar.upstream_async import AsyncUpstream
 
 
 def _captured(**changes: object) -> CapturedRequest:
@@ -99,41 +97,6 @@ def test_reset_before_the_request_was_written_is_not_reached(resetting_server: s
         UpstreamNotReached, match=r"writing the request failed|before the request was sent"
     ):
         Upstream(resetting_server, timeout=5).send(_captured(body=body))
-
-
-def send_on_the_loop(base_url: str, captured: CapturedRequest) -> tuple[int, bytes]:
-    """`captured` through the event loop's client (sidecar/upstream_async.py): (status, body)."""
-
-    async def exchange() -> tuple[int, bytes]:
-        upstream = AsyncUpstream(base_url, timeout=5)
-        try:
-            answer = await upstream.send(captured)
-            return answer.status, b"".join([chunk async for chunk in answer.iter_body()])
-        finally:
-            await upstream.close()
-
-    return asyncio.run(exchange())
-
-
-def test_loop_client_reset_before_the_request_was_written_is_not_reached(
-    resetting_server: str,
-) -> None:
-    body = b"x" * (32 * 1024 * 1024)
-    with pytest.raises(UpstreamNotReached, match="before the request was written"):
-        send_on_the_loop(resetting_server, _captured(body=body))
-
-
-def test_loop_client_drop_after_the_request_was_read_counts_as_received(n8n: FakeN8n) -> None:
-    n8n.script("/webhook/drop", [Reply(drop=True)])
-    with pytest.raises(UpstreamFailedAfterSend) as raised:
-        send_on_the_loop(n8n.url, _captured(path="/webhook/drop"))
-    assert not isinstance(raised.value, UpstreamNotReached)
-    assert n8n.wait_for(1)[0].path == "/webhook/drop"
-
-
-def test_loop_client_refused_connection_is_not_reached() -> None:
-    with pytest.raises(UpstreamNotReached, match="unreachable"):
-        send_on_the_loop(f"http://127.0.0.1:{free_port()}", _captured())
 
 
 def test_slow_answer_is_a_timeout(n8n: FakeN8n) -> None:

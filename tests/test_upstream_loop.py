@@ -20,6 +20,7 @@ from sidecar import upstream_async
 from sidecar.capture import CapturedRequest
 from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
 from sidecar.harness.n8n_standin import FakeN8n, Reply
+from sidecar.harness.ports import free_port
 from sidecar.upstream_async import AsyncUpstream, AsyncUpstreamResponse
 
 OK = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -69,6 +70,37 @@ def exchanges(run: Run, url: str, *requests: CapturedRequest, timeout: float = 5
         return results
 
     return run(main)  # type: ignore[return-value]
+
+
+def only_answer(run: Run, url: str, captured: CapturedRequest) -> tuple[int, bytes]:
+    """One request's (status, body); the UpstreamError it got is raised."""
+    [result] = exchanges(run, url, captured)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def test_loop_client_reset_before_the_request_was_written_is_not_reached(
+    run: Run, resetting_server: str
+) -> None:
+    body = b"x" * (32 * 1024 * 1024)
+    with pytest.raises(UpstreamNotReached, match="before the request was written"):
+        only_answer(run, resetting_server, _captured(body=body))
+
+
+def test_loop_client_drop_after_the_request_was_read_counts_as_received(
+    run: Run, n8n: FakeN8n
+) -> None:
+    n8n.script("/webhook/drop", [Reply(drop=True)])
+    with pytest.raises(UpstreamFailedAfterSend) as raised:
+        only_answer(run, n8n.url, _captured(path="/webhook/drop"))
+    assert not isinstance(raised.value, UpstreamNotReached)
+    assert n8n.wait_for(1)[0].path == "/webhook/drop"
+
+
+def test_loop_client_refused_connection_is_not_reached(run: Run) -> None:
+    with pytest.raises(UpstreamNotReached, match="unreachable"):
+        only_answer(run, f"http://127.0.0.1:{free_port()}", _captured())
 
 
 def test_the_request_goes_out_byte_for_byte(run: Run) -> None:
