@@ -33,6 +33,7 @@ from urllib.parse import quote, urlsplit
 
 from sidecar.capture import HOP_BY_HOP, CapturedRequest
 from sidecar.errors import (
+    BadRequest,
     UpstreamError,
     UpstreamFailedAfterSend,
     UpstreamNotReached,
@@ -207,7 +208,7 @@ class AsyncUpstream:
         if has_body:
             lines.append(f"Content-Length: {len(captured.body)}")
         if any(_breaks_line(name) or _breaks_line(value) for name, value in captured.headers):
-            raise ValueError("a header of the request holds a line break")
+            raise BadRequest("a request header holds a line break")
         data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
         return data + captured.body if has_body else data
 

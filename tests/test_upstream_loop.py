@@ -18,7 +18,7 @@ from support.tls import TlsFiles, make_tls_files
 
 from sidecar import upstream_async
 from sidecar.capture import CapturedRequest
-from sidecar.errors import UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
+from sidecar.errors import BadRequest, UpstreamFailedAfterSend, UpstreamNotReached, UpstreamTimeout
 from sidecar.harness.n8n_standin import FakeN8n, Reply
 from sidecar.harness.ports import free_port
 from sidecar.upstream_async import AsyncUpstream, AsyncUpstreamResponse
@@ -128,6 +128,13 @@ def test_a_target_that_cannot_go_on_a_request_line_is_percent_encoded(run: Run) 
     with ScriptedServer([OK]) as server:
         exchanges(run, server.url, _captured(path="/webhook/a b\xe9", query=""))
     assert server.requests[0].startswith(b"POST /webhook/a%20b%E9 HTTP/1.1\r\n")
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(run: Run) -> None:
+    smuggled = _captured(headers=[("X-Note", "a\r\nX-Admin: yes")])  # never from a parsed request
+    with ScriptedServer([OK]) as server, pytest.raises(BadRequest, match="line break"):
+        only_answer(run, server.url, smuggled)
+    assert server.requests == []
 
 
 def test_keep_alive_carries_every_request_on_one_connection(run: Run) -> None:
