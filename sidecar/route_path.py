@@ -13,17 +13,23 @@ bad_path): characters RFC 3986 does not allow raw in a path (backslash, '#', con
 non-ASCII, ...), invalid escapes, escapes that decode to a slash, backslash or control
 character or to invalid UTF-8, dot segments (`.`, `..`, also `%2e`), and paths longer than
 MAX_PATH_BYTES.
+
+Webhook paths repeat (a sender calls the same webhook again and again): the canonical form
+of the last CACHED_PATHS valid paths is kept per process, so a repeat costs one lookup.
+Refusals are not kept (a refused path is checked anew each time).
 """
 
 from __future__ import annotations
 
 import re
 import string
+from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from sidecar.errors import BadRequest
 
 MAX_PATH_BYTES = 2048
+CACHED_PATHS = 1024  # at most ~4 MB per process with paths of MAX_PATH_BYTES
 # RFC 3986 pchar (unreserved, sub-delims, ':' '@'), the separator '/' and '%' of escapes.
 RAW_PATH_CHARS = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%")
 ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -37,6 +43,7 @@ class BadPath(BadRequest):
     code = "bad_path"
 
 
+@lru_cache(maxsize=CACHED_PATHS)
 def canonical_path(raw: str) -> str:
     """The decoded path n8n resolves raw request path `raw` to; BadPath when ambiguous."""
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
@@ -49,6 +56,8 @@ def canonical_path(raw: str) -> str:
 
 
 def _check_raw_chars(raw: str) -> None:
+    if RAW_PATH_CHARS.issuperset(raw):
+        return
     bad = next((char for char in raw if char not in RAW_PATH_CHARS), None)
     if bad is not None:
         raise BadPath(f"the path holds {_name(bad)}, which must be percent-encoded")

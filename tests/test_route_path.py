@@ -133,3 +133,13 @@ def test_an_accepted_path_is_the_webhook_n8n_resolves(pieces: list[str]) -> None
         assert canonical == "/webhook"
         return
     assert canonical == ("/webhook/" + name).rstrip("/")
+
+
+def test_a_repeated_path_is_resolved_once_and_a_refused_one_every_time() -> None:
+    canonical_path.cache_clear()
+    for _ in range(3):
+        assert canonical_path("/webhook/%67ithub") == "/webhook/github"
+        with pytest.raises(BadPath):
+            canonical_path("/webhook/../admin")
+    info = canonical_path.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (2, 4, 1)
