@@ -1,7 +1,8 @@
 """CapturedRequest: a webhook exactly as the sender made it, ready to forward or to store.
 
-The path and query are taken raw from the WSGI environment (gunicorn's RAW_URI, werkzeug's
-REQUEST_URI), so percent-encoding and odd characters reach n8n unchanged. The path route rules
+The path and query are taken raw from the request line (sidecar/request_head.py reads them,
+and the header fields, from a WSGI environment or an ASGI scope alike), so percent-encoding
+and odd characters reach n8n unchanged. The path route rules
 are matched on is derived from it once, here (sidecar/route_path.py: refused with 400 bad_path
 when n8n could resolve it ambiguously), and travels with the request. Hop-by-hop headers
 are dropped and X-Forwarded-For/-Proto/-Host added once, at capture time, so a worker
@@ -19,9 +20,9 @@ import ipaddress
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from sidecar.errors import PayloadTooLarge
+from sidecar.request_head import RequestHead, head_from_environ
 from sidecar.route_path import canonical_path
 
 HOP_BY_HOP = frozenset(
@@ -40,6 +41,7 @@ HOP_BY_HOP = frozenset(
 )
 # Recomputed by the HTTP client for the forwarded request.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
+APART = frozenset({"content-type", "content-length"})  # not HTTP_* in a WSGI environment
 SIDECAR_PREFIX = "x-sidecar-"  # the sidecar's own headers: never taken from a sender
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -100,49 +102,32 @@ class CapturedRequest:
         )
 
 
-def raw_target(environ: dict) -> tuple[str, str]:
-    """The request path and query string exactly as they were on the request line."""
-    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if raw and raw.startswith("/"):
-        path, _, query = raw.partition("?")
-        return path, query
-    script = environ.get("SCRIPT_NAME", "")
-    path = quote(script + environ.get("PATH_INFO", ""), safe="/%:@!$&'()*+,;=-._~")
-    return path, environ.get("QUERY_STRING", "")
-
-
-def end_to_end_headers(environ: dict) -> list[tuple[str, str]]:
-    """The request headers minus hop-by-hop ones (and those named in Connection), and minus
-    any `X-Sidecar-*`: only the sidecar sets those (job id, attempt, operation)."""
+def end_to_end_headers(head: RequestHead) -> list[tuple[str, str]]:
+    """The request headers (names title-cased, as a WSGI server's environment gives them)
+    minus hop-by-hop ones (and those named in Connection), and minus any `X-Sidecar-*`: only
+    the sidecar sets those (job id, attempt, operation). Content-Type comes last."""
+    fields = head.fields
+    named = {token.strip().lower() for token in fields.get("connection", "").split(",")}
+    dropped = NOT_FORWARDED | named | APART
     pairs = [
-        (key[5:].replace("_", "-").title(), value)
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
+        (name.title(), value)
+        for name, value in fields.items()
+        if name not in dropped and not name.startswith(SIDECAR_PREFIX)
     ]
-    if environ.get("CONTENT_TYPE"):
-        pairs.append(("Content-Type", environ["CONTENT_TYPE"]))
-    named = {
-        token.strip().lower()
-        for key, value in pairs
-        if key.lower() == "connection"
-        for token in value.split(",")
-    }
-    dropped = NOT_FORWARDED | named
-    return [
-        (k, v)
-        for k, v in pairs
-        if k.lower() not in dropped and not k.lower().startswith(SIDECAR_PREFIX)
-    ]
+    content_type = fields.get("content-type")
+    if content_type and "content-type" not in named:
+        pairs.append(("Content-Type", content_type))
+    return pairs
 
 
 def forwarded_headers(
-    environ: dict, headers: list[tuple[str, str]], trusted_proxies: Sequence[Network] = ()
+    head: RequestHead, headers: list[tuple[str, str]], trusted_proxies: Sequence[Network] = ()
 ) -> list[tuple[str, str]]:
     """`headers` with the sidecar's X-Forwarded-For/-Proto/-Host. From a peer in
     `trusted_proxies` the sender's X-Forwarded-* are kept, the peer appended to
     X-Forwarded-For, -Proto/-Host set when absent; from any other peer the sender's
     X-Forwarded-* and Forwarded are dropped and the sidecar's own values sent instead."""
-    client = environ.get("REMOTE_ADDR", "")
+    client = head.client
     if not peer_is_trusted(client, trusted_proxies):
         headers = [(k, v) for k, v in headers if not _spoofable(k)]
     present = {k.lower(): i for i, (k, _) in enumerate(headers)}
@@ -153,10 +138,9 @@ def forwarded_headers(
     elif client:
         result.append(("X-Forwarded-For", client))
     if "x-forwarded-proto" not in present:
-        result.append(("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")))
-    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-    if "x-forwarded-host" not in present and host:
-        result.append(("X-Forwarded-Host", host))
+        result.append(("X-Forwarded-Proto", head.scheme))
+    if "x-forwarded-host" not in present and head.host:
+        result.append(("X-Forwarded-Host", head.host))
     return result
 
 
@@ -200,63 +184,25 @@ def _body_is_delimited(environ: dict) -> bool:
     return chunked or bool(environ.get("wsgi.input_terminated"))
 
 
-def scope_environ(scope: dict) -> dict:
-    """The WSGI environment keys capture reads, built from an ASGI `scope` the way gunicorn
-    builds them: the request target as on the request line, headers as HTTP_* (names with
-    '_' dropped, repeats joined with ','), Content-Type/-Length apart, peer and scheme. The
-    body is not part of it (see `capture_parts`)."""
-    environ: dict = {
-        "REQUEST_METHOD": scope["method"],
-        "RAW_URI": scope_target(scope),
-        "PATH_INFO": scope.get("path", ""),
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "REMOTE_ADDR": (scope.get("client") or ("", 0))[0],
-        "SERVER_NAME": (scope.get("server") or ("", 0))[0],
-    }
-    for raw_name, raw_value in scope["headers"]:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        if "_" in name:
-            continue  # gunicorn's header_map=drop: ambiguous with '-' once in the environment
-        key = name.upper().replace("-", "_")
-        key = key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
-    return environ
-
-
-def scope_target(scope: dict) -> str:
-    """The request target of an ASGI `scope` as on the request line (the gateway's protocol
-    keeps it in scope["sidecar.target"]; else raw_path and query_string)."""
-    target = scope.get("sidecar.target")
-    if target is None:
-        query = scope.get("query_string", b"")
-        target = scope.get("raw_path") or scope["path"].encode()
-        target += b"?" + query if query else b""
-    return target.decode("latin-1")
-
-
-def declared_length(environ: dict, limit: int) -> int | None:
+def declared_length(head: RequestHead, limit: int) -> int | None:
     """The declared Content-Length (None when absent); PayloadTooLarge above `limit`."""
-    declared = environ.get("CONTENT_LENGTH") or ""
+    declared = head.fields.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
     return int(declared) if declared.isdigit() else None
 
 
 def capture_parts(
-    environ: dict, body: bytes, trusted_proxies: Sequence[Network] = ()
+    head: RequestHead, body: bytes, trusted_proxies: Sequence[Network] = ()
 ) -> CapturedRequest:
-    """A CapturedRequest from an environment (see `scope_environ`) and a body already read."""
-    path, query = raw_target(environ)
-    route_path = canonical_path(path)
-    headers = forwarded_headers(environ, end_to_end_headers(environ), trusted_proxies)
+    """A CapturedRequest from a request's head (sidecar/request_head.py) and its body."""
     return CapturedRequest(
-        method=environ["REQUEST_METHOD"].upper(),
-        path=path,
-        query=query,
-        headers=headers,
+        method=head.method,
+        path=head.path,
+        query=head.query,
+        headers=forwarded_headers(head, end_to_end_headers(head), trusted_proxies),
         body=body,
-        route_path=route_path,
+        route_path=canonical_path(head.path),
     )
 
 
@@ -265,5 +211,6 @@ def capture(
 ) -> CapturedRequest:
     """Capture the WSGI request in `environ` as a CapturedRequest; BadPath for a path n8n
     could resolve ambiguously (checked before the body is read)."""
-    canonical_path(raw_target(environ)[0])  # BadPath before a byte of the body is read
-    return capture_parts(environ, read_body(environ, max_body_bytes), trusted_proxies)
+    head = head_from_environ(environ)
+    canonical_path(head.path)  # BadPath before a byte of the body is read
+    return capture_parts(head, read_body(environ, max_body_bytes), trusted_proxies)

@@ -17,7 +17,7 @@ from a2wsgi import WSGIMiddleware
 from flask import Flask
 
 from sidecar.backend.async_connection import async_twin
-from sidecar.capture import capture_parts, declared_length, raw_target, scope_environ
+from sidecar.capture import capture_parts, declared_length
 from sidecar.gateway_metrics import answered, path_class
 from sidecar.http.asgi_io import (
     CLOSE,
@@ -36,6 +36,7 @@ from sidecar.http.webhooks import METHODS, PATH_STARTS
 from sidecar.ingress_async import AsyncIngress
 from sidecar.queues.intake import Queued
 from sidecar.queues.intake_async import AsyncIntake
+from sidecar.request_head import head_from_scope
 from sidecar.route_path import canonical_path
 from sidecar.upstream_async import AsyncUpstream
 
@@ -115,10 +116,10 @@ class GatewayASGI:
 
     async def _outcome(self, scope: dict, receive: Receive, mode: str) -> object:
         settings = self.settings
-        environ = scope_environ(scope)
-        canonical_path(raw_target(environ)[0])  # BadPath before the body is read
+        head = head_from_scope(scope)
+        canonical_path(head.path)  # BadPath before the body is read
         limit = settings.max_body_bytes
-        declared = declared_length(environ, limit)
+        declared = declared_length(head, limit)
         body = await read_body(receive, declared, limit, settings.body_timeout_seconds)
-        captured = capture_parts(environ, body, settings.trusted_proxies)
+        captured = capture_parts(head, body, settings.trusted_proxies)
         return await self.ingress.handle(captured, mode, self.mode.circuit_open)
