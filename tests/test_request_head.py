@@ -3,6 +3,8 @@ and the headers forwarded from it."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 
 from sidecar.capture import capture_parts, declared_length, end_to_end_headers
@@ -11,12 +13,12 @@ from sidecar.request_head import RequestHead, head_from_environ, head_from_scope
 
 
 def scope_of(target: bytes, headers: list[tuple[bytes, bytes]], path: str = "") -> dict:
-    """An ASGI scope as the gateway's protocol makes it."""
+    """An ASGI scope as the gateway's protocol makes it (uvicorn decodes `path`)."""
     raw_path, _, query = target.partition(b"?")
     return {
         "type": "http",
         "method": "POST",
-        "path": path or raw_path.decode(),
+        "path": path or unquote(raw_path.decode()),
         "raw_path": raw_path,
         "query_string": query,
         "headers": headers,
@@ -28,11 +30,11 @@ def scope_of(target: bytes, headers: list[tuple[bytes, bytes]], path: str = "") 
 
 
 def environ_of(target: str, fields: dict[str, str]) -> dict:
-    """A WSGI environment as gunicorn makes it (header_map=drop)."""
+    """A WSGI environment as gunicorn makes it (header_map=drop; PATH_INFO decoded)."""
     environ = {
         "REQUEST_METHOD": "post",
         "RAW_URI": target,
-        "PATH_INFO": target.partition("?")[0],
+        "PATH_INFO": unquote(target.partition("?")[0]),
         "QUERY_STRING": target.partition("?")[2],
         "REMOTE_ADDR": "10.0.0.7",
         "SERVER_NAME": "127.0.0.1",
@@ -113,17 +115,52 @@ def test_without_a_host_the_server_name_is_reported() -> None:
 
 
 def test_an_absolute_form_target_falls_back_to_the_servers_path_and_query() -> None:
-    scope = scope_of(b"http://hooks.example.com/webhook/a b?q=1", [], path="/webhook/a b")
+    scope = scope_of(b"http://hooks.example.com/webhook/a b:c?q=1", [], path="/webhook/a b:c")
     scope["query_string"] = b"q=1"
     head = head_from_scope(scope)
-    assert (head.path, head.query) == ("/webhook/a%20b", "q=1")
+    assert (head.path, head.query) == ("/webhook/a%20b:c", "q=1")
 
 
 def test_the_target_without_the_protocols_copy_comes_from_raw_path_and_query() -> None:
     scope = scope_of(b"/webhook/%41?z=2", [])
     del scope["sidecar.target"]
-    head = head_from_scope(scope)
-    assert (head.path, head.query) == ("/webhook/%41", "z=2")
+    assert (head_from_scope(scope).path, head_from_scope(scope).query) == ("/webhook/%41", "z=2")
+    scope = scope_of(b"/webhook/%41", [])
+    del scope["sidecar.target"], scope["raw_path"]
+    assert (head_from_scope(scope).path, head_from_scope(scope).query) == ("/webhook/A", "")
+
+
+def test_the_protocols_copy_of_the_target_is_preferred_it_keeps_a_fragment() -> None:
+    scope = scope_of(b"/webhook/a#x", [])
+    scope["raw_path"] = b"/webhook/a"  # what uvicorn keeps: no fragment
+    assert head_from_scope(scope).path == "/webhook/a#x"  # so capture refuses the '#'
+
+
+def test_a_bare_scope_or_environment_gets_the_defaults() -> None:
+    scope = {"type": "http", "method": "get", "path": "/webhook/a", "headers": []}
+    environ = {"REQUEST_METHOD": "get", "PATH_INFO": "/webhook/a"}
+    expected = RequestHead("GET", "/webhook/a", "", {}, "", "http", "")
+    assert head_from_scope(scope) == head_from_environ(environ) == expected
+
+
+def test_header_bytes_are_read_as_latin_1() -> None:
+    head = head_from_scope(scope_of(b"/webhook/a", [(b"X-Name", b"caf\xe9")]))
+    assert head.fields == {"x-name": "café"}
+
+
+def test_werkzeugs_request_uri_stands_in_for_raw_uri() -> None:
+    environ = environ_of("/webhook/%41?q=1", {})
+    environ["REQUEST_URI"] = environ.pop("RAW_URI")
+    head = head_from_environ(environ)
+    assert (head.path, head.query) == ("/webhook/%41", "q=1")
+
+
+def test_without_a_raw_target_the_environments_path_is_encoded_again() -> None:
+    environ = environ_of("/webhook/x", {})
+    del environ["RAW_URI"]
+    environ.update(SCRIPT_NAME="/base", PATH_INFO="/webhook/a b:c@d", QUERY_STRING="q=1")
+    head = head_from_environ(environ)
+    assert (head.path, head.query) == ("/base/webhook/a%20b:c@d", "q=1")
 
 
 @pytest.mark.parametrize(
@@ -138,3 +175,12 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body() -> None:
     head = head_from_scope(scope_of(b"/webhook/a", [(b"content-length", b"101")]))
     with pytest.raises(PayloadTooLarge, match="101 bytes is over the 100-byte limit"):
         declared_length(head, 100)
+
+
+def test_the_scheme_comes_from_the_server() -> None:
+    scope = scope_of(b"/webhook/a", [])
+    scope["scheme"] = "https"
+    environ = environ_of("/webhook/a", {})
+    environ["wsgi.url_scheme"] = "https"
+    assert head_from_scope(scope).scheme == head_from_environ(environ).scheme == "https"
+    assert ("X-Forwarded-Proto", "https") in capture_parts(head_from_scope(scope), b"").headers
