@@ -107,15 +107,27 @@ def test_wait_for_blocks_until_requests_arrive(n8n: FakeN8n) -> None:
     timer = threading.Timer(0.2, requests.get, args=(f"{n8n.url}/healthz",))
     timer.start()
     started = time.monotonic()
-    assert [r.path for r in n8n.wait_for(1, timeout=5)] == ["/healthz"]
+    assert [r.path for r in n8n.wait_for(1, timeout=5, probes=True)] == ["/healthz"]
     assert time.monotonic() - started >= 0.15
     timer.join()
+
+
+def test_wait_for_leaves_health_probes_out_unless_asked(n8n: FakeN8n) -> None:
+    requests.get(f"{n8n.url}/n8n/healthz/readiness", timeout=5)  # under an N8N_URL prefix
+    requests.post(f"{n8n.url}/webhook/a", timeout=5)
+    requests.get(f"{n8n.url}/healthz", timeout=5)
+    assert [r.path for r in n8n.wait_for(1)] == ["/webhook/a"]
+    assert len(n8n.wait_for(3, probes=True)) == 3
+    with pytest.raises(
+        AssertionError, match=r"got 1 request\(s\), wanted 2: \['POST /webhook/a'\]"
+    ):
+        n8n.wait_for(2, timeout=0.2)
 
 
 def test_wait_for_times_out_with_clear_message(n8n: FakeN8n) -> None:
     requests.get(f"{n8n.url}/healthz", timeout=5)
     with pytest.raises(AssertionError, match=r"got 1 request\(s\), wanted 2: \['GET /healthz'\]"):
-        n8n.wait_for(2, timeout=0.2)
+        n8n.wait_for(2, timeout=0.2, probes=True)
 
 
 def test_clear_and_reset(n8n: FakeN8n) -> None:

@@ -154,10 +154,18 @@ ROUTES = {
 }
 
 
+HEALTH_PATHS = ("/healthz", "/healthz/readiness")
+
+
+def is_health_probe(path: str) -> bool:
+    """Whether `path` is n8n's health or readiness check (under any N8N_URL prefix)."""
+    return path.endswith(HEALTH_PATHS)
+
+
 def answer(rec: Received) -> Reply:
     """Answer a request that no script claimed, like n8n would."""
     params = parse_qs(rec.query, keep_blank_values=True)
-    if rec.path in ("/healthz", "/healthz/readiness"):
+    if rec.path in HEALTH_PATHS:
         return json_reply({"status": "ok"})
     prefix, rest = _split_prefix(rec.path)
     if prefix is not None and (rest == "echo" or rest.startswith("echo/")):

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, BinaryIO, ClassVar
 
-from sidecar.harness.n8n_standin.answers import BINARY_BODY, GZIP_DOCUMENT, answer, stream_chunks
+from sidecar.harness.n8n_standin.answers import (
+    BINARY_BODY,
+    GZIP_DOCUMENT,
+    answer,
+    is_health_probe,
+    stream_chunks,
+)
 from sidecar.harness.n8n_standin.messages import Received, Reply, json_reply
 from sidecar.harness.n8n_standin.score import Score
 from sidecar.harness.n8n_standin.tcp import Server
@@ -139,11 +145,17 @@ class FakeN8n:
             self._state.received.clear()
             self._state.scripts.clear()
 
-    def wait_for(self, n: int, timeout: float = 5.0) -> list[Received]:
-        """Block until at least `n` requests arrived; return them all."""
+    def wait_for(self, n: int, timeout: float = 5.0, probes: bool = False) -> list[Received]:
+        """Block until at least `n` requests arrived; return them all, oldest first. n8n's
+        health probes are left out unless `probes`: a gateway's mode monitor sends one when it
+        starts, which can land among a test's webhooks."""
+
+        def counted() -> list[Received]:
+            return [r for r in self._state.received if probes or not is_health_probe(r.path)]
+
         with self._state.cond:
-            ok = self._state.cond.wait_for(lambda: len(self._state.received) >= n, timeout)
-            got = list(self._state.received)
+            ok = self._state.cond.wait_for(lambda: len(counted()) >= n, timeout)
+            got = counted()
         if not ok:
             seen = [f"{r.method} {r.path}" for r in got]
             raise AssertionError(f"FakeN8n got {len(got)} request(s), wanted {n}: {seen}")
