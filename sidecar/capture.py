@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sidecar.errors import PayloadTooLarge
-from sidecar.request_head import RequestHead, head_from_environ
+from sidecar.request_head import WSGI_APART, RequestHead, head_from_environ
 from sidecar.route_path import canonical_path
 
 HOP_BY_HOP = frozenset(
@@ -41,7 +41,7 @@ HOP_BY_HOP = frozenset(
 )
 # Recomputed by the HTTP client for the forwarded request.
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
-APART = frozenset({"content-type", "content-length"})  # not HTTP_* in a WSGI environment
+APART = frozenset(WSGI_APART.values())  # fields a WSGI environment keeps apart from HTTP_*
 SIDECAR_PREFIX = "x-sidecar-"  # the sidecar's own headers: never taken from a sender
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

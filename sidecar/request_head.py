@@ -38,7 +38,7 @@ class RequestHead:
 
 def head_from_environ(environ: dict) -> RequestHead:
     """The head of the WSGI request in `environ`."""
-    fields = {}
+    fields: dict[str, str] = {}
     for key, value in environ.items():
         if key.startswith("HTTP_"):
             fields[key[5:].replace("_", "-").lower()] = value
